@@ -1,0 +1,36 @@
+# Two entry points for a newcomer: `make run` (install + app on the bundled models) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test install install-dev lint models
+
+run: install
+	$(PY) app.py
+
+test: install-dev
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch first, from the CPU wheel (a plain dependency resolution would fetch a CUDA build)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install -r requirements-dev.txt
+	bash scripts/install_chromium.sh
+	touch $@
+
+# Rebuild the bundled checkpoints in assets/models (minutes on 2 CPU cores; seeded)
+models: install
+	$(PY) scripts/train_text_models.py
+	$(PY) scripts/train_vision_model.py

@@ -1,0 +1,47 @@
+"""DeepSeek Playground: parse args, load config, build the ModelRegistry and the UI, launch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
+
+import gradio as gr  # noqa: E402
+
+from core.catalog import default_catalog  # noqa: E402
+from core.config import AppConfig, load_config  # noqa: E402
+from core.hardware import detect_hardware  # noqa: E402
+from core.registry import ModelRegistry  # noqa: E402
+from ui import chat  # noqa: E402
+
+TITLE = "DeepSeek Playground"
+
+
+def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
+    """All tabs around one shared registry."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
+                    f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
+        with gr.Tab("Chat / long text", elem_id="tab-chat"):
+            chat.build(registry, cfg)
+    demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--config", type=Path, help="YAML config (see core/config.py for keys)")
+    parser.add_argument("--host", help="override server.host")
+    parser.add_argument("--port", type=int, help="override server.port")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    registry = ModelRegistry(default_catalog(cfg.models.local_paths), detect_hardware())
+    demo = build_app(registry, cfg)
+    demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
+                theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""DeepSeek Playground core: models, loading, generation. Never imports gradio."""

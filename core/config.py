@@ -1,0 +1,100 @@
+"""App configuration: frozen dataclasses read from YAML; unknown keys are an error."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from core.errors import PlaygroundError
+
+T = TypeVar("T")
+
+
+class ConfigError(PlaygroundError):
+    """A config file that cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_queue: int = 64  # waiting requests before "busy"
+    concurrency: int = 8  # events running at once (generation is batched behind them)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_new_tokens: int = 2048
+    max_prompt_chars: int = 400_000  # refuse before tokenizing anything larger
+    max_document_bytes: int = 2_000_000
+    stream_timeout_s: float = 600.0  # no token for this long = stuck (a 32K prefill on 2 CPU cores takes minutes)
+    max_context_tokens: int | None = None  # cap every model's window (None: the model's own, e.g. 32K)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    default_text: str = "bundled/deepseek-v3-tiny"
+    default_vision: str = "bundled/deepseek-vl-tiny"
+    memory_budget_bytes: int | None = None  # None: free device memory / available RAM
+    local_paths: dict[str, str] = field(default_factory=dict)  # catalog id -> local folder
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+
+
+def load_config(path: Path | None = None) -> AppConfig:
+    """Read a YAML config (or the defaults when path is None); unknown keys raise ConfigError."""
+    if path is None:
+        return AppConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read config {path}: {exc}") from exc
+    return build_dataclass(AppConfig, raw, "")
+
+
+def build_dataclass(cls: type[T], raw: Any, where: str) -> T:
+    """Build a (nested) frozen dataclass from plain YAML data, checking keys and types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{where or 'config'}' must be a mapping, got {type(raw).__name__}.")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"Unknown config key '{_join(where, unknown[0])}'. Known: {', '.join(sorted(names))}.")
+    values = {k: _convert(hints[k], v, _join(where, k)) for k, v in raw.items()}
+    return cls(**values)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build_dataclass(hint, value, where)  # type: ignore[arg-type]
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        return _convert(next(a for a in args if a is not type(None)), value, where)
+    if origin in (dict, list, tuple):
+        if not isinstance(value, origin if origin is not tuple else (list, tuple)):
+            raise ConfigError(f"'{where}' must be a {origin.__name__}.")
+        return tuple(value) if origin is tuple else value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"'{where}' must be {hint.__name__}, got {value!r}.")
+    return value

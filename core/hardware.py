@@ -1,0 +1,68 @@
+"""What this machine can run: device, full-precision dtype, memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import psutil
+import torch
+
+
+class Precision(StrEnum):
+    """How a model's weights are held. Quantized members are served by core.quantization."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+    @property
+    def label(self) -> str:
+        return PRECISION_LABELS.get(self.value, self.value)
+
+
+PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (half)", "fp16": "fp16 (half)"}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # "cuda" or "cpu"
+    name: str
+    total_memory_bytes: int
+    bf16_fast: bool  # bf16 has hardware support (CUDA); on CPU it is slower than fp32
+
+    @property
+    def full_precision(self) -> Precision:
+        """bf16 where it is fast, fp32 elsewhere (bf16 prefill is ~5x slower on CPUs)."""
+        return Precision.BF16 if self.bf16_fast else Precision.FP32
+
+    def available_memory_bytes(self) -> int:
+        """Memory free for new models now: device memory on CUDA, available RAM on CPU."""
+        if self.device == "cuda":
+            free, _total = torch.cuda.mem_get_info()
+            return int(free)
+        return int(psutil.virtual_memory().available)
+
+    def describe(self) -> str:
+        return f"{self.device} ({self.name})"
+
+
+def detect_hardware() -> Hardware:
+    """Pick CUDA when present, else CPU."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return Hardware("cuda", props.name, int(props.total_memory), torch.cuda.is_bf16_supported())
+    return Hardware("cpu", f"{torch.get_num_threads()} threads", int(psutil.virtual_memory().total), False)
+
+
+def base_precisions(hardware: Hardware) -> list[Precision]:
+    """Unquantized precisions this hardware runs, full precision first."""
+    if hardware.device == "cuda":
+        rest = [p for p in (Precision.BF16, Precision.FP16, Precision.FP32) if p != hardware.full_precision]
+        return [hardware.full_precision, *rest]
+    return [Precision.FP32, Precision.BF16]
+
+
+def torch_dtype(precision: Precision) -> torch.dtype:
+    """The floating dtype that carries a precision's unquantized tensors."""
+    return {Precision.FP32: torch.float32, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[precision]

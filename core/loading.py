@@ -1,0 +1,107 @@
+"""from_pretrained for each family and precision; the only place weights are read."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+from core.catalog import CatalogEntry
+from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrecisionError
+from core.hardware import Hardware, Precision, base_precisions, torch_dtype
+from core.memory import model_bytes
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    model_id: str
+    precision: Precision
+
+
+@dataclass
+class LoadedModel:
+    key: ModelKey
+    entry: CatalogEntry
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any  # text tokenizer (for vision models: the processor's tokenizer)
+    processor: Any | None  # AutoProcessor for vision models
+    device: str
+    dtype: str  # dtype of the unquantized tensors
+    backend: str  # "transformers" or the quantization backend
+    memory_bytes: int  # measured tensor storage
+    load_seconds: float
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def context_window(self) -> int:
+        """Tokens a prompt plus answer may use: the catalog's window, capped by the model's positions."""
+        config = self.model.config.get_text_config()
+        limit = getattr(config, "max_position_embeddings", None) or self.entry.context_window
+        return min(self.entry.context_window, int(limit))
+
+    def describe(self) -> str:
+        return f"{self.device} · {self.key.precision.value} · {self.backend}"
+
+
+def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
+    """Load entry at precision on hardware; raise a readable error when that is impossible."""
+    if precision not in base_precisions(hardware):
+        raise UnsupportedPrecisionError(
+            f"{precision.value} is not available on {hardware.device}; "
+            f"choose one of: {', '.join(p.value for p in base_precisions(hardware))}."
+        )
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": entry.trust_remote_code}
+    return load_with(entry, precision, hardware, kwargs, backend="transformers")
+
+
+def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
+              kwargs: dict[str, Any], backend: str) -> LoadedModel:
+    """from_pretrained(entry.source, **kwargs) + tokenizer/processor, moved to the device and measured."""
+    _check_source(entry)
+    start = time.perf_counter()
+    try:
+        tokenizer, processor = _load_text_side(entry)
+        model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
+        model = model_cls.from_pretrained(entry.source, **kwargs)
+        if "device_map" not in kwargs and "quantization_config" not in kwargs:
+            model = model.to(hardware.device)
+    except torch.OutOfMemoryError as exc:
+        raise OutOfMemoryError(f"Not enough memory to load {entry.model_id} at {precision.value}.") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(_unavailable_message(entry, exc)) from exc
+    model.eval()
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor,
+                       hardware.device, dtype, backend, model_bytes(model), time.perf_counter() - start)
+
+
+def _load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:
+    if entry.kind == "vision":
+        processor = AutoProcessor.from_pretrained(entry.source, trust_remote_code=entry.trust_remote_code)
+        return processor.tokenizer, processor
+    return AutoTokenizer.from_pretrained(entry.source, trust_remote_code=entry.trust_remote_code), None
+
+
+def _check_source(entry: CatalogEntry) -> None:
+    if entry.bundled and not (Path(entry.source) / "config.json").exists():
+        raise ModelUnavailableError(
+            f"The bundled model {entry.model_id} is missing from {entry.source}. "
+            "Rebuild it with the scripts in scripts/ (see README)."
+        )
+
+
+def _unavailable_message(entry: CatalogEntry, exc: Exception) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"Cannot load {entry.model_id}: the Hugging Face Hub is not reachable from here and no local "
+        f"copy was found (set models.local_paths in the config to a downloaded folder). Details: {first_line}"
+    )
+
+
+def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precision]:
+    """Precisions the picker offers for entry on this hardware, full precision first."""
+    return base_precisions(hardware)

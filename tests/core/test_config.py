@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+
+from core.config import AppConfig, ConfigError, load_config
+
+
+def test_defaults_without_a_file():
+    cfg = load_config(None)
+    assert cfg == AppConfig()
+    assert cfg.server.port == 7860
+
+
+def test_yaml_overrides_nested_values(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("server:\n  port: 9000\nlimits:\n  stream_timeout_s: 5\nmodels:\n  memory_budget_bytes: 1000\n")
+    cfg = load_config(path)
+    assert cfg.server.port == 9000
+    assert cfg.limits.stream_timeout_s == 5.0
+    assert cfg.models.memory_budget_bytes == 1000
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("server:\n  prot: 9000\n")
+    with pytest.raises(ConfigError, match="server.prot"):
+        load_config(path)
+
+
+def test_wrong_type_is_an_error_naming_the_key(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("server:\n  port: eighty\n")
+    with pytest.raises(ConfigError, match="server.port"):
+        load_config(path)
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        AppConfig().server.port = 1  # type: ignore[misc]

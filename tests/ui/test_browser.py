@@ -1,0 +1,53 @@
+"""A person's path through the page, in Debian's chromium (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+SHOTS = Path(os.environ.get("PLAYGROUND_SCREENSHOTS", "/tmp/playground-screenshots"))
+SHOTS.mkdir(parents=True, exist_ok=True)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run scripts/install_chromium.sh (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.wait_for_selector("#chat-input textarea", timeout=30_000)
+        yield page
+        browser.close()
+
+
+def test_chat_streams_an_answer_and_stop_ends_it(page):
+    page.get_by_text("Sampling").click()
+    page.fill("#chat-max-new input[type=number]", "2000")  # long enough that Stop lands mid-answer
+    page.press("#chat-max-new input[type=number]", "Enter")
+    page.fill("#chat-temperature input[type=number]", "0")  # greedy: the tiny model loops instead of ending
+    page.press("#chat-temperature input[type=number]", "Enter")
+    page.fill("#chat-input textarea", "Explain the while statement.")
+    page.click("#chat-send")
+    bot = page.locator("#chat-history .bot").first
+    bot.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => { const b = document.querySelectorAll('#chat-history .bot'); "
+        "return b.length && b[b.length - 1].innerText.trim().length > 0; }", timeout=30_000)
+    page.click("#chat-stop")
+    page.wait_for_selector("#chat-history >> text=stopped", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
+    meter = page.inner_text("#chat-meter")
+    assert "Context" in meter and "/ 4,096 tokens" in meter
+    assert page.is_enabled("#chat-input textarea")

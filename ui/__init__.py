@@ -1,0 +1,1 @@
+"""Gradio tabs: one module per tab, each build(registry, cfg). Never imports torch."""
