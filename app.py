@@ -8,12 +8,17 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
 
+from core.zerogpu import import_spaces_first  # noqa: E402  (imports neither torch nor gradio)
+
+import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything imports it; elsewhere a no-op
+
 import gradio as gr  # noqa: E402
 
 from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig, load_config  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
+from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
 from ui import chat  # noqa: E402
 
 TITLE = "DeepSeek Playground"
@@ -36,8 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    registry = ModelRegistry(default_catalog(cfg.models.local_paths), detect_hardware())
+    hardware = detect_hardware()
+    cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
+    registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware)
+    preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
     demo = build_app(registry, cfg)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
                 theme=gr.themes.Soft())

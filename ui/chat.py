@@ -12,7 +12,7 @@ from core.cancellation import StopBook
 from core.config import AppConfig
 from core.documents import read_document
 from core.errors import PlaygroundError
-from core.generation import stream_chat
+from core.gpu_chat import GpuChat
 from core.prompting import ChatRequest, ChatTurn
 from core.registry import ModelRegistry
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
@@ -30,7 +30,7 @@ def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
                  if m["role"] in ("user", "assistant") and not is_metrics(m))
 
 
-def answer(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, session: str, request: ChatRequest,
+def answer(gpu: GpuChat, cfg: AppConfig, stops: StopBook, session: str, request: ChatRequest,
            model_id: str, precision: str, sampling: list[Any]) -> Iterator[tuple[str, str, str | None]]:
     """Yield (answer so far, context meter, metrics line or None at the end)."""
     event = stops.begin(session)
@@ -38,17 +38,15 @@ def answer(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, session: st
         params = to_params(*sampling)
         params.check(cfg.limits.max_new_tokens)
         request.check_size(cfg.limits.max_prompt_chars)
-        loaded = registry.get(model_id, precision)
-        stream = stream_chat(loaded, request, params, event, cfg.limits.stream_timeout_s,
-                             cfg.limits.max_context_tokens)
-        meter = stream.plan.summary() if stream.plan else ""
-        text = ""
-        yield text, meter, None
-        for delta in stream:
-            text += delta
-            yield text, meter, None
-        assert stream.stats is not None
-        yield text, meter, f"{stream.stats.summary()} · {loaded.backend}"
+        text, meter, notes = "", "", []
+        for update in gpu.stream(event, model_id, precision, request, params):
+            meter = update.meter if update.meter is not None else meter
+            notes += [update.note] if update.note else []
+            text += update.delta
+            if update.stats is None:
+                yield text, meter, None
+            else:
+                yield text, meter, " · ".join([update.stats.summary(), update.backend, *notes])
     finally:
         stops.finish(session, event)
 
@@ -56,6 +54,7 @@ def answer(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, session: st
 def build(registry: ModelRegistry, cfg: AppConfig) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
     stops = StopBook()
+    gpu = GpuChat.for_this_machine(registry, cfg.limits)  # @spaces.GPU on ZeroGPU, in-process elsewhere
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"])
@@ -86,7 +85,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         yield shown, "Loading the model…", gr.Textbox(value="", interactive=False)
         chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
         try:
-            for partial, meter_text, metrics in answer(registry, cfg, stops, request.session_hash or "api",
+            for partial, meter_text, metrics in answer(gpu, cfg, stops, request.session_hash or "api",
                                                        chat_request, model_id, prec,
                                                        [temperature, top_p, top_k, repetition, max_new, seed]):
                 shown[-1] = {"role": "assistant", "content": partial}
@@ -126,10 +125,10 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")
-    build_api(registry, cfg, stops)
+    build_api(registry, cfg, stops, gpu)
 
 
-def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook) -> None:
+def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: GpuChat) -> None:
     """/chat: a plain streaming endpoint for gradio_client and scripts."""
 
     def chat(message: str, system: str = "", document: str = "", model: str = cfg.models.default_text,
@@ -140,7 +139,7 @@ def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook) -> None:
         sampling = [temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed]
         try:
             request = ChatRequest(message or "", (), system or "", document or "")
-            for partial, _meter, _metrics in answer(registry, cfg, stops, f"api-{uuid.uuid4()}", request,
+            for partial, _meter, _metrics in answer(gpu, cfg, stops, f"api-{uuid.uuid4()}", request,
                                                     model, prec, sampling):
                 yield partial
         except PlaygroundError as exc:

@@ -1,0 +1,57 @@
+"""app.py's import order: without ZeroGPU no `spaces` is needed; with it, `spaces` comes before torch."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from core.config import AppConfig
+from core.space.config import ROOT
+
+BUILD = "from app import build_app; from core.catalog import default_catalog; from core.config import AppConfig; " \
+        "from core.hardware import detect_hardware; from core.registry import ModelRegistry; " \
+        "build_app(ModelRegistry(default_catalog(), detect_hardware()), AppConfig())"
+
+FAKE_SPACES = textwrap.dedent('''
+    """Stands in for the `spaces` package on a ZeroGPU Space (which needs a Space): records what the app does."""
+    import json, os, sys
+    LOG = os.environ["FAKE_SPACES_LOG"]
+    def _note(**kw):
+        with open(LOG, "a") as f:
+            f.write(json.dumps(kw) + "\\n")
+    _note(event="import", torch_already_imported="torch" in sys.modules)
+    def GPU(task=None, *, duration=None, size=None):
+        _note(event="gpu", task=getattr(task, "__name__", "?"), size=size, dynamic=callable(duration))
+        return task
+''')
+
+
+def start_python(code: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("SPACES_ZERO_GPU", "SPACE_ID")}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_app_builds_without_the_spaces_package_when_zerogpu_is_off(registry, monkeypatch):
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    monkeypatch.setitem(sys.modules, "spaces", None)  # any `import spaces` now raises ImportError
+    import app
+
+    importlib.reload(app).build_app(registry, AppConfig())  # re-runs app.py's top level, import_spaces_first included
+
+
+def test_on_zerogpu_app_imports_spaces_before_torch_and_wraps_chat_in_spaces_gpu(tmp_path):
+    """A fresh process: only there can `spaces` come before torch."""
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "__init__.py").write_text(FAKE_SPACES, encoding="utf-8")
+    log = tmp_path / "log.jsonl"
+    proc = start_python(BUILD, {"SPACES_ZERO_GPU": "true", "FAKE_SPACES_LOG": str(log), "PYTHONPATH": str(tmp_path)})
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events[0] == {"event": "import", "torch_already_imported": False}
+    assert {"event": "gpu", "task": "_run", "size": "large", "dynamic": True} in events
