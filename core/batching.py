@@ -62,6 +62,7 @@ class Batcher:
         self._running: list[Row] = []
         self._solo = 0  # requests served outside the batch (long or multimodal prompts)
         self._thread: threading.Thread | None = None
+        self.peak_rows = 0  # most rows that shared one forward pass so far
         self._plain = cache_is_plain(loaded.model)
         tok = loaded.tokenizer
         self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
@@ -145,6 +146,7 @@ class Batcher:
             state = state or joined
         if state is None:
             return None
+        self.peak_rows = max(self.peak_rows, len(state.rows))
         state.next_ids = self._emit(state.rows, state.step(self.loaded.model))
         return self._drop_finished(state)
 
