@@ -14,7 +14,7 @@ from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig, load_config  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
-from ui import chat  # noqa: E402
+from ui import chat, resources  # noqa: E402
 
 TITLE = "DeepSeek Playground"
 
@@ -26,6 +26,8 @@ def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
         with gr.Tab("Chat / long text", elem_id="tab-chat"):
             chat.build(registry, cfg)
+        with gr.Tab("Resources", elem_id="tab-resources"):
+            resources.build(registry, cfg)
     demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
     return demo
 
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="override server.port")
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
-    registry = ModelRegistry(default_catalog(cfg.models.local_paths), detect_hardware())
+    registry = ModelRegistry(default_catalog(cfg.models.local_paths), detect_hardware(),
+                             memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     demo = build_app(registry, cfg)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
                 theme=gr.themes.Soft())

@@ -24,13 +24,14 @@ from typing import Any
 import torch
 
 from core.batch_state import BatchState, cache_is_plain, prefill
-from core.errors import GenerationError
+from core.errors import BusyError, GenerationError
 from core.generation import PREFILL_CHUNK, GenerationStats, MeteredStreamer, SamplingParams, TextStream, _readable
 from core.prompting import ContextPlan
 from core.row_sampling import RowSampler
 
 WINDOW_S = 0.02  # an idle model waits this long for companions before prefilling
 MAX_ROWS = 16  # rows decoding at once; later requests wait for a free row
+MAX_WAITING = 64  # requests waiting for a row before new ones are told the server is busy
 
 
 @dataclass(eq=False)
@@ -55,8 +56,9 @@ class Row:
 class Batcher:
     """Serves every request for one resident model; a scheduler thread runs only while there is work."""
 
-    def __init__(self, loaded: Any, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S) -> None:
-        self.loaded, self.max_rows, self.window_s = loaded, max_rows, window_s
+    def __init__(self, loaded: Any, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S,
+                 max_waiting: int = MAX_WAITING) -> None:
+        self.loaded, self.max_rows, self.window_s, self.max_waiting = loaded, max_rows, window_s, max_waiting
         self._lock = threading.Lock()
         self._pending: list[Row] = []
         self._running: list[Row] = []
@@ -88,8 +90,11 @@ class Batcher:
             return len(self._pending)
 
     def submit(self, row: Row) -> None:
-        """Queue a row; start the scheduler thread if it is not running."""
+        """Queue a row (BusyError when too many wait); start the scheduler thread if it is not running."""
         with self._lock:
+            if len(self._pending) >= self.max_waiting:
+                raise BusyError(f"The server is busy: {len(self._pending)} requests are already waiting for "
+                                f"{self.loaded.key.model_id}. Please try again in a moment.")
             self._pending.append(row)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
@@ -203,7 +208,7 @@ class BatchedStream(TextStream):
         prompt = self.inputs["input_ids"][0].tolist()
         row = Row(prompt, self.params, RowSampler(self.params, prompt, self.loaded.device), streamer, self.stop)
         start = time.perf_counter()
-        self.batcher.submit(row)
+        self.batcher.submit(row)  # before the try: a refused row was never queued
         try:
             yield from streamer
         except queue.Empty:

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 import torch
 
-from core.batching import Batcher
+from core.batching import MAX_WAITING, Batcher
 from core.budget import estimate_bytes, refusal_message
 from core.catalog import Catalog
 from core.errors import OutOfMemoryError, UnsupportedPrecisionError
@@ -24,11 +24,12 @@ class ModelRegistry:
     """Loads each ModelKey once, however many threads ask at the same time."""
 
     def __init__(self, catalog: Catalog, hardware: Hardware, loader: Loader = load_model,
-                 memory_budget_bytes: int | None = None) -> None:
+                 memory_budget_bytes: int | None = None, max_waiting: int = MAX_WAITING) -> None:
         self.catalog = catalog
         self.hardware = hardware
         self._loader = loader
         self.memory_budget_bytes = memory_budget_bytes  # None: whatever the device has free
+        self.max_waiting = max_waiting  # per model, requests waiting for a batch row before "busy"
         self._admission = threading.Lock()  # one admission decision at a time
         self._reserved: dict[ModelKey, int] = {}  # estimated bytes of loads in flight
         self._lock = threading.Lock()
@@ -57,7 +58,7 @@ class ModelRegistry:
         try:
             self._admit(key)
             loaded = self._loader(self.catalog.get(key.model_id), key.precision, self.hardware)
-            loaded.batcher = Batcher(loaded)
+            loaded.batcher = Batcher(loaded, max_waiting=self.max_waiting)
         except BaseException as exc:  # waiters get the same error; the next request retries
             with self._lock:
                 del self._loading[key]
