@@ -157,7 +157,12 @@ class Batcher:
 
     def _emit(self, rows: list[Row], logits: torch.Tensor) -> torch.Tensor:
         """Choose each row's next token with its own settings and stream it; (batch,) token ids."""
-        chosen = torch.stack([row.sampler.next_token(logits[i]) for i, row in enumerate(rows)])
+        chosen = logits.argmax(dim=-1)  # (batch,) right for every plain greedy row, in one op
+        for i, row in enumerate(rows):
+            if row.sampler.plain_greedy:
+                row.sampler.record(int(chosen[i]))
+            else:
+                chosen[i] = row.sampler.next_token(logits[i])
         for row, token in zip(rows, chosen.tolist(), strict=True):
             if not row.cancelled:
                 row.new_tokens += 1

@@ -37,6 +37,15 @@ class RowSampler:
             else:
                 self.generator.manual_seed(params.seed)
 
+    @property
+    def plain_greedy(self) -> bool:
+        """True when the choice is a bare argmax, which the batcher does for all such rows at once."""
+        return self.generator is None and not self.processors
+
+    def record(self, token: int) -> None:
+        """Note a token chosen for this row outside next_token (batched argmax)."""
+        self.last_token = token
+
     def next_token(self, logits: torch.Tensor) -> torch.Tensor:
         """(vocab,) logits -> () token id; greedy at temperature 0, else sampled from this row's generator."""
         scores = self.processors(self.ids, logits[None].float())  # (1, vocab)
