@@ -100,6 +100,16 @@ class Batcher:
                 self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
                 self._thread.start()
 
+    def withdraw(self, row: Row) -> None:
+        """Release a row that never got a batch slot (its consumer left while it waited)."""
+        with self._lock:
+            waiting = row in self._pending
+            if waiting:
+                self._pending.remove(row)
+        if waiting:
+            row.streamer.end()
+            row.released.set()
+
     def settle(self, timeout_s: float = 1.0) -> None:
         """Wait for the scheduler thread to exit when nothing is left to serve (tests, unload)."""
         with self._lock:
@@ -116,13 +126,17 @@ class Batcher:
         if state is None:
             time.sleep(self.window_s)  # let companions arrive
         with self._lock:
+            gone = [r for r in self._pending if r.cancelled]  # stopped while waiting: no slot needed
+            self._pending = [r for r in self._pending if not r.cancelled]
             room = self.max_rows - (len(state.rows) if state else 0)
             taken, self._pending = self._pending[:room], self._pending[room:]
             self._running.extend(taken)
             if state is None and not taken:
                 self._thread = None
-                return None
-            return taken
+        for row in gone:
+            row.streamer.end()
+            row.released.set()
+        return taken if state is not None or taken else None
 
     def _run(self) -> None:
         state: BatchState | None = None
@@ -220,6 +234,7 @@ class BatchedStream(TextStream):
             raise GenerationError(f"The model produced nothing for {self.timeout_s:.0f} s and was stopped.") from None
         finally:
             row.abort.set()  # a closed consumer (disconnect, error) leaves the batch at the next step
+            self.batcher.withdraw(row)  # or the queue at once, if it was still waiting for a row
             row.released.wait(self.timeout_s)
             self.batcher.settle()
         if row.error is not None:

@@ -12,6 +12,15 @@ PROMPTS = ["Explain the assert statement.", "What is a list comprehension and wh
 GREEDY = SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a shared, busy CPU spin (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def inputs_for(loaded, text: str) -> dict[str, torch.Tensor]:
     ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -54,7 +63,7 @@ def test_each_batched_row_gives_the_tokens_of_a_single_greedy_generate(fixture, 
 
 def test_a_request_joining_a_running_batch_gets_its_single_request_tokens(deepseek):
     batcher = Batcher(deepseek, window_s=0)
-    long_params = SamplingParams(max_new_tokens=60, temperature=0, repetition_penalty=1.0)
+    long_params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
     first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), long_params, threading.Event(), 60, None))
     head = next(first) + next(first)
     joined = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), 60, None))

@@ -48,3 +48,19 @@ def test_requests_beyond_the_waiting_limit_are_told_the_server_is_busy(deepseek)
     assert not waiter.is_alive()
     second.close()
     assert batcher.active() == 0
+
+
+def test_a_client_that_leaves_while_waiting_for_a_row_is_dropped_at_once(deepseek):
+    batcher = Batcher(deepseek, max_rows=1, window_s=0)
+    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), ENDLESS, threading.Event(), 60, None))
+    next(first)
+    stop = threading.Event()
+    queued = batcher.stream(inputs_for(deepseek, PROMPTS[1]), ENDLESS, stop, 60, None)
+    waiter = threading.Thread(target=lambda: list(queued))
+    waiter.start()
+    while batcher.waiting() == 0:
+        pass
+    stop.set()
+    waiter.join(5)  # a Stop while queued must not wait for the long answer holding the row
+    assert batcher.active() == 1 and not waiter.is_alive()
+    first.close()
