@@ -4,7 +4,9 @@ One Batcher per resident model. Requests that arrive within WINDOW_S of an idle 
 together; requests that arrive while a batch runs are prefilled and join it before the next step.
 A row leaves the batch the step after it ends (eos, token limit, Stop, consumer gone), so a
 finished row never holds the others back. Works for any model whose DynamicCache has plain layers,
-MLA (DeepseekV2/V3) included, where transformers' paged continuous batching fails.
+MLA (DeepseekV2/V3) included, where transformers' paged continuous batching fails. Qwen2/Llama use it
+too: transformers 5.23's continuous batching takes only per-request temperature/top-k/top-p, so it
+would drop the repetition penalty (the UI's default is 1.1) and per-request seeds.
 
 Seeds: every request samples from its own torch.Generator seeded with its seed, so a seeded request
 draws the same random numbers whoever shares its batch (results then match up to float rounding of
