@@ -19,7 +19,7 @@ from core.config import AppConfig, load_config  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
-from ui import chat  # noqa: E402
+from ui import chat, resources  # noqa: E402
 
 TITLE = "DeepSeek Playground"
 
@@ -31,6 +31,8 @@ def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
         with gr.Tab("Chat / long text", elem_id="tab-chat"):
             chat.build(registry, cfg)
+        with gr.Tab("Resources", elem_id="tab-resources"):
+            resources.build(registry, cfg)
     demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
     return demo
 
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     hardware = detect_hardware()
     cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
-    registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware)
+    registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
+                             memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
     demo = build_app(registry, cfg)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,

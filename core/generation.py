@@ -169,6 +169,8 @@ def stream_chat(loaded: LoadedModel, request: ChatRequest, params: SamplingParam
     plan = plan_context(loaded.tokenizer, request, window, params.max_new_tokens)
     input_ids = torch.tensor([plan.input_ids], device=loaded.device)
     inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    if loaded.batcher is not None:  # a registry-resident model: share forward passes with other users
+        return loaded.batcher.stream(inputs, params, stop, timeout_s, plan)
     return TextStream(loaded, inputs, params, stop, timeout_s, plan)
 
 

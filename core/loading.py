@@ -35,6 +35,7 @@ class LoadedModel:
     memory_bytes: int  # measured tensor storage
     load_seconds: float
     last_used: float = field(default_factory=time.monotonic)
+    batcher: Any = field(default=None, repr=False)  # core.batching.Batcher, set by the registry
 
     @property
     def context_window(self) -> int:

@@ -10,8 +10,10 @@ from concurrent.futures import Future
 
 import torch
 
+from core.batching import MAX_WAITING, Batcher
+from core.budget import estimate_bytes, refusal_message
 from core.catalog import Catalog
-from core.errors import UnsupportedPrecisionError
+from core.errors import OutOfMemoryError, UnsupportedPrecisionError
 from core.hardware import Hardware, Precision
 from core.loading import LoadedModel, ModelKey, load_model
 
@@ -21,10 +23,15 @@ Loader = Callable[..., LoadedModel]  # (entry, precision, hardware) -> LoadedMod
 class ModelRegistry:
     """Loads each ModelKey once, however many threads ask at the same time."""
 
-    def __init__(self, catalog: Catalog, hardware: Hardware, loader: Loader = load_model) -> None:
+    def __init__(self, catalog: Catalog, hardware: Hardware, loader: Loader = load_model,
+                 memory_budget_bytes: int | None = None, max_waiting: int = MAX_WAITING) -> None:
         self.catalog = catalog
         self.hardware = hardware
         self._loader = loader
+        self.memory_budget_bytes = memory_budget_bytes  # None: whatever the device has free
+        self.max_waiting = max_waiting  # per model, requests waiting for a batch row before "busy"
+        self._admission = threading.Lock()  # one admission decision at a time
+        self._reserved: dict[ModelKey, int] = {}  # estimated bytes of loads in flight
         self._lock = threading.Lock()
         self._resident: dict[ModelKey, LoadedModel] = {}
         self._loading: dict[ModelKey, Future[LoadedModel]] = {}
@@ -49,15 +56,19 @@ class ModelRegistry:
 
     def _load_into(self, key: ModelKey, future: Future[LoadedModel]) -> None:
         try:
+            self._admit(key)
             loaded = self._loader(self.catalog.get(key.model_id), key.precision, self.hardware)
+            loaded.batcher = Batcher(loaded, max_waiting=self.max_waiting)
         except BaseException as exc:  # waiters get the same error; the next request retries
             with self._lock:
                 del self._loading[key]
+                self._reserved.pop(key, None)
             future.set_exception(exc)
             return
         with self._lock:
             self._resident[key] = loaded
             del self._loading[key]
+            self._reserved.pop(key, None)
         future.set_result(loaded)
 
     def resident(self) -> list[LoadedModel]:
@@ -71,11 +82,40 @@ class ModelRegistry:
             loaded = self._resident.pop(key, None)
         if loaded is None:
             return False
+        loaded.batcher = None  # break the model <-> batcher cycle so the memory goes back now
         del loaded
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         return True
+
+    def _admit(self, key: ModelKey) -> None:
+        """Reserve key's estimated footprint, evicting idle models (least recently used first) or refusing."""
+        need = estimate_bytes(self.catalog.get(key.model_id), key.precision)
+        if need is None:  # nothing to estimate from; the load reports its own errors
+            return
+        with self._admission:
+            free = self.free_bytes()
+            idle = [(m.key, m.memory_bytes) for m in reversed(self.resident())
+                    if not (m.batcher and m.batcher.active())]  # least recently used first
+            while free < need and idle:
+                victim, size = idle.pop(0)
+                if self.unload(victim):
+                    free += size
+            if free < need:
+                raise OutOfMemoryError(refusal_message(f"{key.model_id} ({key.precision.value})", need, free,
+                                                       self.memory_budget_bytes, self.resident()))
+            with self._lock:
+                self._reserved[key] = need
+
+    def free_bytes(self) -> int:
+        """Bytes still available to new models: budget minus resident and reserved, or the device's free memory."""
+        with self._lock:
+            reserved = sum(self._reserved.values())
+            resident = sum(m.memory_bytes for m in self._resident.values())
+        if self.memory_budget_bytes is None:
+            return self.hardware.available_memory_bytes() - reserved
+        return self.memory_budget_bytes - resident - reserved
 
 
 def parse_precision(value: Precision | str) -> Precision:

@@ -38,6 +38,8 @@ def test_chat_streams_an_answer_and_stop_ends_it(page):
     page.press("#chat-max-new input[type=number]", "Enter")
     page.fill("#chat-temperature input[type=number]", "0")  # greedy: the tiny model loops instead of ending
     page.press("#chat-temperature input[type=number]", "Enter")
+    page.fill("#chat-rep input[type=number]", "1")  # no penalty: greedy then never reaches eos (1.1 ends at 89 tokens)
+    page.press("#chat-rep input[type=number]", "Enter")
     page.fill("#chat-input textarea", "Explain the while statement.")
     page.click("#chat-send")
     bot = page.locator("#chat-history .bot").first
@@ -51,3 +53,11 @@ def test_chat_streams_an_answer_and_stop_ends_it(page):
     meter = page.inner_text("#chat-meter")
     assert "Context" in meter and "/ 4,096 tokens" in meter
     assert page.is_enabled("#chat-input textarea")
+
+
+def test_resources_tab_lists_the_resident_model_and_the_budget(page):
+    page.click("#tab-resources-button")
+    page.wait_for_function("() => document.querySelector('#resources-models').innerText"
+                           ".includes('bundled/deepseek-v3-tiny')", timeout=30_000)
+    assert "Memory budget" in page.inner_text("#resources-summary")
+    page.screenshot(path=str(SHOTS / "resources.png"), full_page=True)

@@ -1,0 +1,75 @@
+"""Resources tab: resident models, their memory and load, the memory budget, an Unload button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from core.config import AppConfig
+from core.errors import PlaygroundError
+from core.memory import format_bytes
+from core.registry import ModelRegistry
+from core.usage import ResourceReport, report_resources, unload_idle
+
+HEADERS = ["Model", "Precision", "Device", "Backend", "Memory", "Idle (s)", "Running", "Waiting", "Peak batch"]
+REFRESH_S = 2.0
+
+
+def summary(report: ResourceReport, queued: int | None) -> str:
+    """One Markdown paragraph: budget, free memory, load."""
+    budget = (f"**{format_bytes(report.budget_bytes)}** (configured)" if report.budget_bytes is not None
+              else "the device's free memory")
+    used = sum(m.memory_bytes for m in report.models)
+    queue = f" · **{queued}** in the server queue" if queued is not None else ""
+    return (f"Memory budget: {budget} · resident models hold **{format_bytes(used)}** · "
+            f"**{format_bytes(max(report.free_bytes, 0))}** free for new models  \n"
+            f"Requests running: **{report.running}** · waiting for a batch row: **{report.waiting}**{queue}")
+
+
+def table(report: ResourceReport) -> list[list[Any]]:
+    return [[m.model_id, m.precision, m.device, m.backend, format_bytes(m.memory_bytes), round(m.idle_s),
+             m.running, m.waiting, m.peak_rows] for m in report.models]
+
+
+def choice(model_id: str, precision: str) -> str:
+    return f"{model_id} · {precision}"
+
+
+def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+    """The tab's layout and wiring; call inside a gr.Tab."""
+    blocks = gr.context.Context.root_block  # for the server queue's length
+
+    def queued() -> int | None:
+        queue = getattr(blocks, "_queue", None)
+        return len(queue) if queue is not None else None
+
+    info = gr.Markdown(elem_id="resources-summary")
+    models = gr.Dataframe(headers=HEADERS, elem_id="resources-models", interactive=False, label="Resident models")
+    with gr.Row():
+        picked = gr.Dropdown([], label="Resident model", elem_id="resources-pick", scale=3)
+        unload = gr.Button("Unload", variant="stop", elem_id="resources-unload", scale=1)
+        refresh = gr.Button("Refresh", elem_id="resources-refresh", scale=1)
+    timer = gr.Timer(REFRESH_S)
+
+    def on_refresh(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
+        report = report_resources(registry)
+        names = [choice(m.model_id, m.precision) for m in report.models]
+        return summary(report, queued()), table(report), gr.Dropdown(
+            choices=names, value=current if current in names else (names[0] if names else None))
+
+    def on_unload(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
+        if not current:
+            raise gr.Error("No model is resident.")
+        model_id, _, precision = current.rpartition(" · ")
+        try:
+            if not unload_idle(registry, model_id, precision):
+                gr.Info(f"{current} was no longer resident.")
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+        return on_refresh(None)
+
+    outputs = [info, models, picked]
+    for event in (timer.tick, refresh.click):
+        event(on_refresh, picked, outputs, api_visibility="private", queue=False)
+    unload.click(on_unload, picked, outputs, api_visibility="private")
