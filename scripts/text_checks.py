@@ -14,6 +14,7 @@ CHAT_PROMPTS = (
     "Tell me about the \"break\" statement.",  # a held-out section
 )
 TEXT_PROMPT = "A list is"
+REPETITION_PENALTIES = (1.0, 1.3)  # plain greedy loops on models this small; 1.3 reads well
 
 
 def _reload(path: Path) -> tuple[PreTrainedModel, AutoTokenizer]:
@@ -25,12 +26,13 @@ def _reload(path: Path) -> tuple[PreTrainedModel, AutoTokenizer]:
 
 @torch.no_grad()
 def chat_sample(model: PreTrainedModel, tokenizer: AutoTokenizer, question: str,
-                max_new_tokens: int = 120) -> tuple[str, bool]:
+                repetition_penalty: float = 1.0, max_new_tokens: int = 120) -> tuple[str, bool]:
     """Greedy answer to one user turn; True when the model ended it with eos."""
     inputs = tokenizer.apply_chat_template(
         [{"role": "user", "content": question}], add_generation_prompt=True,
         return_tensors="pt", return_dict=True)
-    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                         repetition_penalty=repetition_penalty)
     new = out[0, inputs["input_ids"].shape[1]:]
     stopped = bool((new == tokenizer.eos_token_id).any())
     return tokenizer.decode(new, skip_special_tokens=True), stopped
@@ -67,9 +69,11 @@ def check_checkpoint(path: Path, trained: PreTrainedModel, trained_tokenizer: Au
     assert diff < 1e-4, f"reloaded logits differ by {diff}"
     samples = []
     for question in CHAT_PROMPTS:
-        answer, stopped = chat_sample(model, tokenizer, question)
-        samples.append({"user": question, "assistant": answer, "stopped_with_eos": stopped})
-        print(f"  [chat] {question!r} -> {answer!r} (eos: {stopped})", flush=True)
+        for penalty in REPETITION_PENALTIES:
+            answer, stopped = chat_sample(model, tokenizer, question, penalty)
+            samples.append({"user": question, "repetition_penalty": penalty,
+                            "assistant": answer, "stopped_with_eos": stopped})
+            print(f"  [chat rp={penalty}] {question!r} -> {answer!r} (eos: {stopped})", flush=True)
     continuation = text_sample(model, tokenizer, TEXT_PROMPT)
     print(f"  [text] {continuation!r}", flush=True)
     report: dict[str, object] = {"reload_max_logit_diff": diff, "chat_samples": samples,

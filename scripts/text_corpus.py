@@ -6,7 +6,6 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 DESCRIPTION = (

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tokenizers import (Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers,
-                        processors, trainers)
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 BOS = "<｜begin▁of▁sentence｜>"
