@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 import torch
 
-from core.catalog import Catalog
+from core.catalog import Catalog, CatalogEntry
 from core.errors import UnsupportedPrecisionError
 from core.hardware import Hardware, Precision
 from core.loading import LoadedModel, ModelKey, load_model
@@ -59,6 +59,15 @@ class ModelRegistry:
             self._resident[key] = loaded
             del self._loading[key]
         future.set_result(loaded)
+
+    def register(self, entry: CatalogEntry) -> None:
+        """Add a runtime catalog entry (e.g. a fine-tuned adapter); one with the same id is replaced and unloaded."""
+        with self._lock:
+            kept = tuple(e for e in self.catalog.entries if e.model_id != entry.model_id)
+            self.catalog = Catalog((*kept, entry))
+            stale = [key for key in self._resident if key.model_id == entry.model_id]
+        for key in stale:
+            self.unload(key)
 
     def resident(self) -> list[LoadedModel]:
         """Models in memory now, most recently used first."""
