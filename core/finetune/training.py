@@ -97,5 +97,6 @@ def training_arguments(settings: TrainSettings, work_dir: Path, evaluate: bool) 
         activation_checkpointing_kwargs={"use_reentrant": False},  # frozen embeddings: reentrant would lose grads
         logging_steps=5, logging_first_step=True, report_to="none", disable_tqdm=True, seed=settings.seed,
         data_seed=settings.seed, save_strategy="no", ddp_find_unused_parameters=False,
-        dataloader_num_workers=0, **mixed_precision(), **per_epoch,
+        dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),  # CPU-only: torchrun gives gloo DDP
+        **mixed_precision(), **per_epoch,
     )
