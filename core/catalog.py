@@ -25,6 +25,7 @@ class CatalogEntry:
     context_window: int  # tokens the app lets a prompt + answer use
     trust_remote_code: bool = False
     params: str = ""  # human size, e.g. "16B total / 2.4B active"
+    adapter_path: str | None = None  # a LoRA adapter folder applied on top of source (fine-tuned models)
 
     @property
     def bundled(self) -> bool:

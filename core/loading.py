@@ -68,6 +68,8 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
         tokenizer, processor = _load_text_side(entry)
         model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
         model = model_cls.from_pretrained(entry.source, **kwargs)
+        if entry.adapter_path:
+            model = _with_adapter(model, entry.adapter_path, kwargs)
         if "device_map" not in kwargs and "quantization_config" not in kwargs:
             model = model.to(hardware.device)
     except torch.OutOfMemoryError as exc:
@@ -78,6 +80,12 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor,
                        hardware.device, dtype, backend, model_bytes(model), time.perf_counter() - start)
+
+
+def _with_adapter(model: Any, adapter_path: str, kwargs: dict[str, Any]) -> Any:
+    from core.finetune.adapters import attach_adapter  # peft is imported only when an adapter is used
+
+    return attach_adapter(model, adapter_path, merge="quantization_config" not in kwargs)
 
 
 def _load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:
