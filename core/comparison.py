@@ -63,7 +63,7 @@ class ComparisonRun:
 
 def compare_precisions(registry: ModelRegistry, model_id: str, precisions: list[str], prompt: str,
                        params: SamplingParams, progress: Progress | None = None,
-                       quality_tokens: int = 1024) -> ComparisonRun:
+                       quality_tokens: int = 512) -> ComparisonRun:
     """Load each precision once (shared registry), answer prompt, and score quality vs full precision."""
     chosen = _parse_all(precisions)
     if not prompt.strip():

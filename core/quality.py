@@ -39,7 +39,7 @@ class LogitAgreement:
         return self.perplexity / self.reference_perplexity - 1.0
 
 
-def compare_logits(reference: Any, candidate: Any, ids: torch.Tensor, block_size: int = 512) -> LogitAgreement:
+def compare_logits(reference: Any, candidate: Any, ids: torch.Tensor, block_size: int = 256) -> LogitAgreement:
     """Perplexity of both, mean KL and top-1 agreement of candidate vs reference on ids (1-D token ids)."""
     nll_ref = nll_cand = kl = 0.0
     agree = tokens = 0
