@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -31,6 +31,7 @@ class PrecisionResult:
     label: str
     backend: str
     bits: int
+    dtype: str = ""  # of the tensors left unquantized
     output: str = ""
     error: str | None = None  # why this row has no measurements
     load_s: float = 0.0
@@ -99,15 +100,17 @@ def _measure(registry: ModelRegistry, reference: LoadedModel, precision: Precisi
     try:
         admit(registry, reference, precision)
         loaded = registry.get(reference.entry.model_id, precision)
-        _, output, stats = _answer(loaded, prompt, params)
+        _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)
+        _, output, stats = _answer(loaded, prompt, params)
         agreement = compare_logits(reference.model, loaded.model, ref_ids)
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
     weights = weight_report(loaded.model, full_element_size=_element_size(reference))
     return PrecisionResult(
-        **head, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes, prefill_s=prefill_s,
+        **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
+        prefill_s=prefill_s,
         ttft_s=stats.ttft_s, tokens_per_s=stats.tokens_per_s, new_tokens=stats.new_tokens,
         perplexity=agreement.perplexity, perplexity_change=agreement.perplexity_change, kl_mean=agreement.kl_mean,
         top1_agreement=agreement.top1_agreement, greedy_agreement=greedy, quantized_share=weights.quantized_share,

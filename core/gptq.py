@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -65,9 +67,11 @@ def quantize_to_cache(entry: CatalogEntry, bits: int, device: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         config = QuantizeConfig(bits=bits, group_size=GROUP_SIZE, desc_act=False, sym=True)
-        model = GPTQModel.load(entry.source, config, device=device, trust_remote_code=entry.trust_remote_code)
-        model.quantize(calibration_texts(), batch_size=4)
-        model.save(str(tmp))
+        with _quiet():
+            model = GPTQModel.load(entry.source, config, device=device, dtype=_dtype(device),
+                                   trust_remote_code=entry.trust_remote_code)
+            model.quantize(calibration_texts(), batch_size=4)
+            model.save(str(tmp))
         (tmp / COMPLETE).write_text(json.dumps({"model_id": entry.model_id, "bits": bits}), encoding="utf-8")
         _publish(tmp, target)
     finally:
@@ -79,7 +83,21 @@ def load_checkpoint(path: str | Path, device: str) -> Any:
     """The transformers model inside a GPTQ checkpoint, with GPTQModel's kernels (experts included)."""
     from gptqmodel import GPTQModel
 
-    return GPTQModel.load(str(path), device=device).model
+    with _quiet():
+        # GPTQModel's kernels need 16-bit activations: unquantized parts load in bf16/fp16, even on CPU
+        return GPTQModel.load(str(path), device=device).model
+
+
+def _dtype(device: str) -> Any:
+    """Calibrate in fp32 on CPU (GPTQModel would pick bf16, ~5x slower there); its own choice on CUDA."""
+    import torch
+
+    return torch.float32 if device == "cpu" else "auto"
+
+
+def _quiet() -> contextlib.AbstractContextManager[Any]:
+    """GPTQModel prints progress bars and whole configs to stdout: keep the app's and bench's output readable."""
+    return contextlib.redirect_stdout(io.StringIO())
 
 
 def _publish(tmp: Path, target: Path) -> None:
