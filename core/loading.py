@@ -50,6 +50,10 @@ class LoadedModel:
 
 def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
     """Load entry at precision on hardware; raise a readable error when that is impossible."""
+    if precision.quantized:
+        from core.quantization import load_quantized  # imports this module: import at call time
+
+        return load_quantized(entry, precision, hardware)
     if precision not in base_precisions(hardware):
         raise UnsupportedPrecisionError(
             f"{precision.value} is not available on {hardware.device}; "
@@ -112,5 +116,7 @@ def _unavailable_message(entry: CatalogEntry, exc: Exception) -> str:
 
 
 def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precision]:
-    """Precisions the picker offers for entry on this hardware, full precision first."""
-    return base_precisions(hardware)
+    """Precisions the picker offers for entry on this hardware, full precision first, then quantized."""
+    from core.quantization import quantized_precisions  # imports this module: import at call time
+
+    return base_precisions(hardware) + quantized_precisions(entry, hardware)
