@@ -43,9 +43,9 @@ def _bundled(name: str, family: Family, kind: Kind, description: str, window: in
 
 BUNDLED: tuple[CatalogEntry, ...] = (
     _bundled("deepseek-v3-tiny", "deepseek_v3", "text",
-             "Tiny DeepseekV3 (MLA + MoE) trained offline on Python's docs; bundled.", 32768, "~1.5M"),
+             "Tiny DeepseekV3 (MLA + MoE) trained offline on Python's docs; bundled.", 32768, "1.7M"),
     _bundled("qwen2-tiny", "qwen2", "text",
-             "Tiny dense Qwen2 (R1-Distill-Qwen architecture) trained offline; bundled.", 32768, "~1.3M"),
+             "Tiny dense Qwen2 (R1-Distill-Qwen architecture) trained offline; bundled.", 32768, "1.6M"),
 )
 
 HUB: tuple[CatalogEntry, ...] = (
