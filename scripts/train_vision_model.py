@@ -63,7 +63,8 @@ CHAT_TEMPLATE = (
     "{% else %}{{ message['role'].capitalize() }}: {% endif %}"
     "{% for content in message['content'] %}{% if content['type'] == 'image' %}" + IMAGE +
     "{% elif content['type'] == 'text' %}{% set text = content['text'] %}"
-    "{% if loop.first %}{% set text = text.lstrip() %}{% endif %}{% if loop.last %}{% set text = text.rstrip() %}{% endif %}"
+    "{% if loop.first %}{% set text = text.lstrip() %}{% endif %}"
+    "{% if loop.last %}{% set text = text.rstrip() %}{% endif %}"
     "{% if not loop.first and message['content'][loop.index0-1]['type'] == 'text' %}{{ ' ' + text }}"
     "{% else %}{{ text }}{% endif %}{% endif %}{% endfor %}"
     "{% if not loop.last or add_generation_prompt %}{% if message['role']|lower == 'user' %}{{ seps[0] }}"
@@ -133,7 +134,7 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
         spans.append((start, pos))
     enc = processor.tokenizer(text, return_offsets_mapping=True)
     labels = [tok if any(s <= a < b <= e for s, e in spans) else -100
-              for tok, (a, b) in zip(enc["input_ids"], enc["offset_mapping"])]
+              for tok, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=False)]
     return enc["input_ids"], labels
 
 
@@ -166,7 +167,8 @@ def pretrain_vision(model, processor, args) -> dict:
     hidden = model.config.text_config.hidden_size
     # Per-slot heads learn fast; heads on the token mean push every token to carry the whole
     # scene, so the LM can read it with any attention pattern.
-    heads = torch.nn.ModuleDict({f"{pool}_{a}": torch.nn.Linear(hidden * (NUM_IMAGE_TOKENS if pool == "slots" else 1), len(v))
+    heads = torch.nn.ModuleDict({f"{pool}_{a}": torch.nn.Linear(
+                                    hidden * (NUM_IMAGE_TOKENS if pool == "slots" else 1), len(v))
                                  for a, v in ATTRIBUTE_VALUES.items() for pool in ("slots", "mean")})
     params = [*model.model.vision_model.parameters(), *model.model.aligner.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.vision_lr, weight_decay=0.01)
@@ -199,7 +201,8 @@ def train(model, processor, args) -> dict:
     rng = random.Random(args.seed + TRAIN_SEED_STREAM)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = 50
-    schedule = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / args.steps)).item())  # noqa: E731
+    def schedule(s: int) -> float:
+        return min(1.0, (s + 1) / warmup) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / args.steps)).item())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     start, history = time.time(), []
     for step in range(1, args.steps + 1):

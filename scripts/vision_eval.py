@@ -66,7 +66,7 @@ def evaluate_captions(model, processor, n: int = 200, seed: int = 2, style: Styl
         images = [draw_scene(scene, side, draw_seed) for scene, draw_seed, side in batch]
         chats = [[_user(prompt, with_image=True)] for _ in batch]
         captions = generate_replies(model, processor, images, chats)
-        for (scene, _, _), text in zip(batch, captions):
+        for (scene, _, _), text in zip(batch, captions, strict=False):
             truth, got = scene.attributes(style), parse_attributes(text)
             for a in attributes:
                 hits[a] += got[a] == truth[a]
@@ -74,11 +74,12 @@ def evaluate_captions(model, processor, n: int = 200, seed: int = 2, style: Styl
         if followups:
             asked = [question(scene, sorted(QUESTIONS)[(start + i) % len(QUESTIONS)])
                      for i, (scene, _, _) in enumerate(batch)]
-            chats = [chat + [_assistant(cap), _user(q)] for chat, cap, (q, _) in zip(chats, captions, asked)]
+            chats = [chat + [_assistant(cap), _user(q)]
+                     for chat, cap, (q, _) in zip(chats, captions, asked, strict=False)]
             answers = generate_replies(model, processor, images, chats)
-            followup_hits += sum(got == want for got, (_, want) in zip(answers, asked))
+            followup_hits += sum(got == want for got, (_, want) in zip(answers, asked, strict=False))
             examples += [{"caption": c, "question": q, "answer": a}
-                         for c, (q, _), a in zip(captions[:1], asked[:1], answers[:1])]
+                         for c, (q, _), a in zip(captions[:1], asked[:1], answers[:1], strict=False)]
     report = {"n": n, "seed": seed, "style": style, "exact_match": exact / n,
               "per_attribute": {a: hits[a] / n for a in attributes}}
     if followups:
