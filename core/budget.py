@@ -14,9 +14,9 @@ from core.memory import format_bytes
 MARGIN = 0.10  # on top of the weights: layers kept in full precision, load-time copies, small buffers
 FULL_BYTES = 4.0  # fp32: the safe guess for a precision this module does not know yet
 
-# Bytes per parameter of each precision's weights (quantized ones: packed weight plus scales).
-BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.1, "int4": 0.6, "gptq": 0.6, "gptq4": 0.6,
-                   "nf4": 0.6, "fp4": 0.6}
+# Bytes per parameter at load time. Quantized precisions are absent on purpose: quanto, torchao and GPTQ
+# load the full-precision weights first and quantize them after, so the load peaks at FULL_BYTES.
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
 
 
 def bytes_per_param(precision: Any) -> float:

@@ -25,6 +25,7 @@ class CatalogEntry:
     context_window: int  # tokens the app lets a prompt + answer use
     trust_remote_code: bool = False
     params: str = ""  # human size, e.g. "16B total / 2.4B active"
+    adapter_path: str | None = None  # a LoRA adapter folder applied on top of source (fine-tuned models)
 
     @property
     def bundled(self) -> bool:
@@ -42,9 +43,9 @@ def _bundled(name: str, family: Family, kind: Kind, description: str, window: in
 
 BUNDLED: tuple[CatalogEntry, ...] = (
     _bundled("deepseek-v3-tiny", "deepseek_v3", "text",
-             "Tiny DeepseekV3 (MLA + MoE) trained offline on Python's docs; bundled.", 32768, "~1.5M"),
+             "Tiny DeepseekV3 (MLA + MoE) trained offline on Python's docs; bundled.", 32768, "1.7M"),
     _bundled("qwen2-tiny", "qwen2", "text",
-             "Tiny dense Qwen2 (R1-Distill-Qwen architecture) trained offline; bundled.", 32768, "~1.3M"),
+             "Tiny dense Qwen2 (R1-Distill-Qwen architecture) trained offline; bundled.", 32768, "1.6M"),
 )
 
 HUB: tuple[CatalogEntry, ...] = (

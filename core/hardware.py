@@ -15,13 +15,29 @@ class Precision(StrEnum):
     FP32 = "fp32"
     BF16 = "bf16"
     FP16 = "fp16"
+    INT8 = "int8"  # weight-only, optimum-quanto
+    INT4 = "int4"  # weight-only, torchao (group 32)
+    GPTQ_INT8 = "gptq-int8"  # GPTQModel, calibrated
+    GPTQ_INT4 = "gptq-int4"
+    BNB_INT8 = "bnb-int8"  # bitsandbytes, CUDA only
+    BNB_NF4 = "bnb-nf4"
 
     @property
     def label(self) -> str:
         return PRECISION_LABELS.get(self.value, self.value)
 
+    @property
+    def quantized(self) -> bool:
+        """True for the members served by core.quantization."""
+        return self not in (Precision.FP32, Precision.BF16, Precision.FP16)
+
 
 PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (half)", "fp16": "fp16 (half)"}
+PRECISION_LABELS.update({
+    "int8": "int8 (optimum-quanto, weight-only)", "int4": "int4 (torchao, weight-only, one value per byte)",
+    "gptq-int8": "GPTQ 8-bit (GPTQModel)", "gptq-int4": "GPTQ 4-bit (GPTQModel)",
+    "bnb-int8": "bnb int8 (bitsandbytes, CUDA)", "bnb-nf4": "bnb nf4 (bitsandbytes, CUDA)",
+})
 
 
 @dataclass(frozen=True)

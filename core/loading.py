@@ -50,6 +50,10 @@ class LoadedModel:
 
 def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
     """Load entry at precision on hardware; raise a readable error when that is impossible."""
+    if precision.quantized:
+        from core.quantization import load_quantized  # imports this module: import at call time
+
+        return load_quantized(entry, precision, hardware)
     if precision not in base_precisions(hardware):
         raise UnsupportedPrecisionError(
             f"{precision.value} is not available on {hardware.device}; "
@@ -68,6 +72,8 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
         tokenizer, processor = _load_text_side(entry)
         model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
         model = model_cls.from_pretrained(entry.source, **kwargs)
+        if entry.adapter_path:
+            model = _with_adapter(model, entry.adapter_path, kwargs)
         if "device_map" not in kwargs and "quantization_config" not in kwargs:
             model = model.to(hardware.device)
     except torch.OutOfMemoryError as exc:
@@ -78,6 +84,12 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor,
                        hardware.device, dtype, backend, model_bytes(model), time.perf_counter() - start)
+
+
+def _with_adapter(model: Any, adapter_path: str, kwargs: dict[str, Any]) -> Any:
+    from core.finetune.adapters import attach_adapter  # peft is imported only when an adapter is used
+
+    return attach_adapter(model, adapter_path, merge="quantization_config" not in kwargs)
 
 
 def _load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:
@@ -104,5 +116,7 @@ def _unavailable_message(entry: CatalogEntry, exc: Exception) -> str:
 
 
 def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precision]:
-    """Precisions the picker offers for entry on this hardware, full precision first."""
-    return base_precisions(hardware)
+    """Precisions the picker offers for entry on this hardware, full precision first, then quantized."""
+    from core.quantization import quantized_precisions  # imports this module: import at call time
+
+    return base_precisions(hardware) + quantized_precisions(entry, hardware)

@@ -12,7 +12,7 @@ import torch
 
 from core.batching import MAX_WAITING, Batcher
 from core.budget import estimate_bytes, refusal_message
-from core.catalog import Catalog
+from core.catalog import Catalog, CatalogEntry
 from core.errors import OutOfMemoryError, UnsupportedPrecisionError
 from core.hardware import Hardware, Precision
 from core.loading import LoadedModel, ModelKey, load_model
@@ -70,6 +70,15 @@ class ModelRegistry:
             del self._loading[key]
             self._reserved.pop(key, None)
         future.set_result(loaded)
+
+    def register(self, entry: CatalogEntry) -> None:
+        """Add a runtime catalog entry (e.g. a fine-tuned adapter); one with the same id is replaced and unloaded."""
+        with self._lock:
+            kept = tuple(e for e in self.catalog.entries if e.model_id != entry.model_id)
+            self.catalog = Catalog((*kept, entry))
+            stale = [key for key in self._resident if key.model_id == entry.model_id]
+        for key in stale:
+            self.unload(key)
 
     def resident(self) -> list[LoadedModel]:
         """Models in memory now, most recently used first."""

@@ -56,3 +56,9 @@ def deepseek(registry: ModelRegistry):
 @pytest.fixture(scope="session")
 def qwen(registry: ModelRegistry):
     return registry.get(DENSE_MODEL, "fp32")
+
+
+@pytest.fixture(scope="session")
+def gptq4(registry: ModelRegistry):
+    """The bundled DeepseekV3 GPTQ-quantized to 4 bits once per run (~30 s of calibration on 2 cores)."""
+    return registry.get(TEXT_MODEL, "gptq-int4")

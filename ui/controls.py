@@ -53,15 +53,23 @@ def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty
 
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown]:
     """A model dropdown (bundled first) and the precision dropdown it drives."""
-    entries = registry.catalog.of_kind(kind)
-    choices = [(f"{e.model_id}{'' if e.bundled else ' (Hub)'} · {e.params}", e.model_id) for e in entries]
-    model = gr.Dropdown(choices, value=default, label="Model", elem_id=f"{prefix}-model", allow_custom_value=False)
+    model = gr.Dropdown(model_choices(registry, kind), value=default, label="Model", elem_id=f"{prefix}-model",
+                        allow_custom_value=False)
+    model.focus(lambda: gr.Dropdown(choices=model_choices(registry, kind)), None, model,  # models added at runtime
+                api_visibility="private", queue=False)
     precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
                             label="Precision", elem_id=f"{prefix}-precision")
     model.change(lambda m: gr.Dropdown(choices=precision_choices(registry, m),
                                        value=precision_choices(registry, m)[0][1]),
                  model, precision, api_visibility="private")
     return model, precision
+
+
+def model_choices(registry: ModelRegistry, kind: Kind) -> list[tuple[str, str]]:
+    """(label, id) pairs for a model dropdown, read from the registry's catalog now (fine-tuned ones included)."""
+    entries = registry.catalog.of_kind(kind)
+    return [(f"{e.model_id}{'' if e.bundled or e.adapter_path else ' (Hub)'} · {e.params}", e.model_id)
+            for e in entries]
 
 
 def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:

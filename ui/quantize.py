@@ -1,0 +1,112 @@
+"""The Quantization tab: one prompt through several precisions, measured side by side, exportable."""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
+from core.config import AppConfig
+from core.errors import PlaygroundError
+from core.generation import SamplingParams
+from core.registry import ModelRegistry
+from core.report import COLUMNS, table_rows, to_json, to_markdown
+from ui.controls import precision_choices
+
+CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
+
+
+def run_comparison(registry: ModelRegistry, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
+                   max_new_tokens: float, seed: float | None, progress: Any = None) -> ComparisonRun:
+    """Widget values -> one compare_precisions call (greedy, so the outputs are comparable)."""
+    params = SamplingParams(max_new_tokens=int(max_new_tokens), temperature=0.0, seed=int(seed or 0))
+    params.check(cfg.limits.max_new_tokens)
+    report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
+    return compare_precisions(registry, model_id, list(precisions or []), prompt or "", params, report)
+
+
+def outputs_html(run: ComparisonRun) -> str:
+    """The answers in columns, one per precision."""
+    cells = "".join(
+        f"<div style='flex:1;min-width:220px;border:1px solid #ccc;border-radius:6px;padding:8px'>"
+        f"<b>{html.escape(r.label)}</b><p style='white-space:pre-wrap'>{html.escape(r.error or r.output)}</p></div>"
+        for r in run.results)
+    return f"<div style='display:flex;gap:8px;flex-wrap:wrap'>{cells}</div>"
+
+
+def export_files(run: ComparisonRun) -> tuple[str, str]:
+    """Write the run as JSON and Markdown into a fresh temp folder; returns both paths."""
+    folder = Path(tempfile.mkdtemp(prefix="quant-run-"))
+    json_path, md_path = folder / "quantization-comparison.json", folder / "quantization-comparison.md"
+    json_path.write_text(to_json(run), encoding="utf-8")
+    md_path.write_text(to_markdown(run), encoding="utf-8")
+    return str(json_path), str(md_path)
+
+
+def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+    """Layout and wiring of the tab."""
+    text_models = [e.model_id for e in registry.catalog.of_kind("text")]
+    default_model = cfg.models.default_text if cfg.models.default_text in text_models else text_models[0]
+    choices = precision_choices(registry, default_model)
+    with gr.Row():
+        model = gr.Dropdown(text_models, value=default_model, label="Model", elem_id="quant-model")
+        precisions = gr.CheckboxGroup(choices, value=[v for _, v in choices[:1]] + _quantized_defaults(choices),
+                                      label="Precisions to compare", elem_id="quant-precisions")
+    prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2, elem_id="quant-prompt")
+    with gr.Row():
+        max_new = gr.Slider(1, min(256, cfg.limits.max_new_tokens), value=48, step=1, label="Max new tokens",
+                            elem_id="quant-max-new")
+        seed = gr.Number(0, precision=0, label="Seed (greedy decoding)", elem_id="quant-seed")
+        compare = gr.Button("Compare", variant="primary", elem_id="quant-compare")
+    outputs = gr.HTML(elem_id="quant-outputs")
+    table = gr.Dataframe(headers=list(COLUMNS), label="Measurements (quality vs full precision on "
+                         "assets/text/reference.txt)", elem_id="quant-table", interactive=False, wrap=True)
+    with gr.Row():
+        plots = [gr.BarPlot(x="precision", y=col, title=title, y_lim=[0, None], elem_id=f"quant-chart-{i}")
+                 for i, (col, title) in enumerate(CHARTS)]
+    with gr.Row():
+        json_file = gr.File(label="Export JSON", elem_id="quant-json")
+        md_file = gr.File(label="Export Markdown", elem_id="quant-md")
+
+    def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        try:
+            run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+        frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
+        charts = [frame[frame["note"] == ""][["precision", col]] for col, _ in CHARTS]
+        return (outputs_html(run), frame, *charts, *export_files(run))
+
+    def on_model(model_id: str) -> gr.CheckboxGroup:
+        new = precision_choices(registry, model_id)
+        return gr.CheckboxGroup(choices=new, value=[v for _, v in new[:1]] + _quantized_defaults(new))
+
+    model.change(on_model, model, precisions, api_visibility="private")
+    compare.click(on_compare, [model, precisions, prompt, max_new, seed],
+                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=1)
+    build_api(registry, cfg)
+
+
+def build_api(registry: ModelRegistry, cfg: AppConfig) -> None:
+    """/compare: the same comparison for gradio_client; returns the JSON export as a dict."""
+
+    def compare(model: str, precisions: list[str], prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 32,
+                seed: int = 0) -> dict:
+        try:
+            run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+        return json.loads(to_json(run))
+
+    gr.api(compare, api_name="compare", concurrency_limit=1)
+
+
+def _quantized_defaults(choices: list[tuple[str, str]]) -> list[str]:
+    return [v for _, v in choices if v in ("int8", "int4")]
