@@ -19,7 +19,7 @@ from core.config import AppConfig, load_config  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
-from ui import chat, finetune, resources  # noqa: E402
+from ui import caption, chat, finetune, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
 
 TITLE = "DeepSeek Playground"
@@ -32,6 +32,8 @@ def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
         with gr.Tab("Chat / long text", elem_id="tab-chat"):
             chat.build(registry, cfg)
+        with gr.Tab("Caption", elem_id="tab-caption"):
+            caption.build(registry, cfg)
         with gr.Tab("Quantization", elem_id="tab-quant"):
             quantize_tab.build(registry, cfg)
         with gr.Tab("Fine-tune", elem_id="tab-finetune"):

@@ -46,6 +46,8 @@ BUNDLED: tuple[CatalogEntry, ...] = (
              "Tiny DeepseekV3 (MLA + MoE) trained offline on Python's docs; bundled.", 32768, "1.7M"),
     _bundled("qwen2-tiny", "qwen2", "text",
              "Tiny dense Qwen2 (R1-Distill-Qwen architecture) trained offline; bundled.", 32768, "1.6M"),
+    _bundled("deepseek-vl-tiny", "deepseek_vl", "vision",
+             "Tiny DeepSeek-VL (SigLIP + Llama) trained offline on synthetic shapes; bundled.", 512, "1.4M"),
 )
 
 HUB: tuple[CatalogEntry, ...] = (

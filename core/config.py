@@ -35,6 +35,9 @@ class LimitsConfig:
     max_document_bytes: int = 2_000_000
     stream_timeout_s: float = 600.0  # no token for this long = stuck (a 32K prefill on 2 CPU cores takes minutes)
     max_context_tokens: int | None = None  # cap every model's window (None: the model's own, e.g. 32K)
+    max_image_bytes: int = 20_000_000  # uploads larger than this are refused unread
+    max_image_pixels: int = 40_000_000  # refused before decoding (30000 x 30000 bombs end here)
+    max_image_side: int = 2048  # longer sides are downscaled to this, with a notice
 
 
 @dataclass(frozen=True)

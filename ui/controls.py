@@ -28,13 +28,15 @@ class SamplingControls:
         return [self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.max_new_tokens, self.seed]
 
 
-def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256) -> SamplingControls:
+def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, temperature: float = 0.7,
+                      repetition_penalty: float = 1.1) -> SamplingControls:
     """The sliders every generating tab has (temperature 0 = greedy)."""
     return SamplingControls(
-        gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature (0 = greedy)", elem_id=f"{prefix}-temperature"),
+        gr.Slider(0, 2, value=temperature, step=0.05, label="Temperature (0 = greedy)",
+                  elem_id=f"{prefix}-temperature"),
         gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p", elem_id=f"{prefix}-top-p"),
         gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)", elem_id=f"{prefix}-top-k"),
-        gr.Slider(0.8, 2, value=1.1, step=0.05, label="Repetition penalty", elem_id=f"{prefix}-rep"),
+        gr.Slider(0.8, 2, value=repetition_penalty, step=0.05, label="Repetition penalty", elem_id=f"{prefix}-rep"),
         gr.Slider(1, cfg.limits.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens",
                   elem_id=f"{prefix}-max-new"),
         gr.Number(value=0, precision=0, label="Seed (-1 = random)", elem_id=f"{prefix}-seed"),

@@ -1,0 +1,103 @@
+"""Captioning at batch 1: images/s and time to first token, the app's path vs raw processor + generate.
+
+Run: .venv/bin/python -m bench.caption [--model bundled/deepseek-vl-tiny] [--images 20] [--runs 3]
+App path: a PNG file -> load_image -> GpuCaption (registry model, chat template, streamer thread, Stop).
+Raw path: the PIL image -> processor.apply_chat_template + processor(images, text) -> generate with a streamer.
+Both measure time to the first non-empty text delta (what a user sees) and to the whole caption; ratios are
+app / raw, measured in this one run, interleaved so drift hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from transformers import TextIteratorStreamer  # noqa: E402
+
+from core.catalog import default_catalog  # noqa: E402
+from core.config import LimitsConfig  # noqa: E402
+from core.generation import SamplingParams  # noqa: E402
+from core.gpu_caption import GpuCaption  # noqa: E402
+from core.hardware import detect_hardware  # noqa: E402
+from core.images import load_image  # noqa: E402
+from core.registry import ModelRegistry  # noqa: E402
+from core.vision import STYLE_PROMPTS, VisionRequest  # noqa: E402
+from scripts.shapes import draw_scene  # noqa: E402
+from scripts.vision_eval import heldout_scenes  # noqa: E402
+
+Timing = tuple[float, float]  # (seconds to first text, seconds to the whole caption)
+
+
+def app_path(gpu: GpuCaption, model_id: str, precision: str, path: Path, params: SamplingParams) -> Timing:
+    start, first = time.perf_counter(), None
+    request = VisionRequest(load_image(path, LimitsConfig()).image, style="detailed")
+    for update in gpu.stream_caption(threading.Event(), model_id, precision, request, params):
+        if update.delta and first is None:
+            first = time.perf_counter() - start
+    return first or 0.0, time.perf_counter() - start
+
+
+def raw_path(loaded, path: Path, params: SamplingParams) -> Timing:
+    start, first = time.perf_counter(), None
+    image = Image.open(path).convert("RGB")
+    chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": STYLE_PROMPTS["detailed"]}]}]
+    text = loaded.processor.apply_chat_template(chat, add_generation_prompt=True)
+    inputs = loaded.processor(images=[image], text=text, return_tensors="pt")
+    streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+
+    def run() -> None:
+        with torch.inference_mode():
+            loaded.model.generate(**inputs, **params.generate_kwargs(), streamer=streamer)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    for delta in streamer:
+        if delta and first is None:
+            first = time.perf_counter() - start
+    thread.join()
+    return first or 0.0, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="bundled/deepseek-vl-tiny")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    registry = ModelRegistry(default_catalog(), detect_hardware())
+    loaded = registry.get(args.model, args.precision)
+    gpu = GpuCaption(registry, LimitsConfig())
+    params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
+    folder = Path(tempfile.mkdtemp(prefix="bench-caption-"))
+    paths = []
+    for i, (scene, seed, side) in enumerate(heldout_scenes(args.images, 5)):
+        paths.append(folder / f"{i}.png")
+        draw_scene(scene, side, seed).save(paths[-1])
+    app_path(gpu, args.model, args.precision, paths[0], params), raw_path(loaded, paths[0], params)  # warm-up
+    results: dict[str, list[Timing]] = {"app": [], "raw": []}
+    for _ in range(args.runs):
+        for path in paths:
+            results["app"].append(app_path(gpu, args.model, args.precision, path, params))
+            results["raw"].append(raw_path(loaded, path, params))
+    ttft = {k: statistics.median(t[0] for t in v) for k, v in results.items()}
+    rate = {k: len(v) / sum(t[1] for t in v) for k, v in results.items()}
+    print(f"{args.model} {args.precision} on {loaded.device}, batch 1, {len(paths)} images x {args.runs} runs, "
+          f"greedy, detailed captions")
+    for name in ("app", "raw"):
+        print(f"  {name:3s}: {rate[name]:6.2f} images/s · median time to first text {ttft[name] * 1000:7.1f} ms")
+    print(f"  ratio app/raw: images/s {rate['app'] / rate['raw']:.3f} · time to first text "
+          f"{ttft['app'] / ttft['raw']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""A person in the Caption tab: uploads an image, sees the caption stream in, asks a follow-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.shapes import ShapeScene, draw_scene, parse_attributes
+from tests.ui.test_browser import CHROMIUM, FLAGS, SHOTS
+
+pytestmark = pytest.mark.browser
+SCENE = ShapeScene("square", "green", "large", 1, "right", "plain")
+LAST_BOT = ("() => { const b = document.querySelectorAll('#caption-history .bot'); "
+            "return b.length >= {n} && b[b.length - 1].innerText.trim().length > 0; }")
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.click("#tab-caption-button")
+        page.wait_for_selector("#caption-image", timeout=30_000)
+        yield page
+        browser.close()
+
+
+def bot_texts(page) -> list[str]:
+    return [t.strip() for t in page.locator("#caption-history .bot").all_inner_texts() if t.strip()]
+
+
+def test_upload_caption_then_follow_up(page, tmp_path):
+    path = tmp_path / "green_square.png"
+    draw_scene(SCENE, 128, 9).save(path)
+    page.set_input_files("#caption-image input[type=file]", str(path))
+    page.wait_for_selector("#caption-image img", timeout=30_000)
+    page.click("#caption-run")
+    page.wait_for_function(LAST_BOT.replace("{n}", "1"), timeout=60_000)
+    page.wait_for_selector("#caption-history >> text=tok/s", timeout=60_000)  # the per-answer metrics line
+    got = parse_attributes(bot_texts(page)[0])
+    assert all(got[a] == value for a, value in SCENE.attributes("short").items()), got
+    page.fill("#caption-question textarea", "What colour is the shape?")
+    page.click("#caption-ask")
+    page.wait_for_function("() => document.querySelector('#caption-history').innerText.includes('Green.')",
+                           timeout=60_000)
+    page.screenshot(path=str(SHOTS / "caption.png"), full_page=True)
+    assert "Context" in page.inner_text("#caption-meter")

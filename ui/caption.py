@@ -1,0 +1,146 @@
+"""Caption tab: an image, a caption streamed in short or detailed style, then questions about that image."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import gradio as gr
+
+from core.cancellation import StopBook
+from core.catalog import ASSETS
+from core.config import AppConfig
+from core.errors import PlaygroundError
+from core.gpu_caption import GpuCaption
+from core.images import load_image
+from core.registry import ModelRegistry
+from core.vision import STYLE_PROMPTS, VisionRequest
+from ui.chat import answer, to_turns
+from ui.controls import model_picker, sampling_controls
+
+EXAMPLES = sorted((ASSETS / "images").glob("*.png"))
+
+
+def image_input(**kwargs: Any) -> gr.Image:
+    """A gr.Image whose handler gets the uploaded file's path unopened: core/images.py checks it before decoding.
+
+    gr.Image's own preprocess PIL-opens the file first, so a decompression bomb or a non-image would fail
+    there with a generic error. (A subclass would do the same, but gradio writes a .pyi next to any
+    component subclass at import time.)
+    """
+    image = gr.Image(type="filepath", **kwargs)
+    image.preprocess = partial(_path_of_upload, image)  # type: ignore[method-assign]
+    return image
+
+
+def _path_of_upload(image: gr.Image, payload: Any) -> str | None:
+    if payload is None or getattr(payload, "path", None) is None:
+        return gr.Image.preprocess(image, payload)  # data: URLs, None
+    return str(payload.path)
+
+
+def caption_stream(gpu: GpuCaption, cfg: AppConfig, stops: StopBook, session: str, image_path: str | None,
+                   question: str, style: str, history: list[dict[str, Any]], model_id: str, precision: str,
+                   sampling: list[Any]) -> Iterator[tuple[str, str, str | None]]:
+    """Check the image now (a bad one raises before anything is shown), then stream as ui.chat.answer does."""
+    prepared = load_image(image_path, cfg.limits)
+    request = VisionRequest(prepared.image, question or "", style, to_turns(history))  # type: ignore[arg-type]
+    updates = answer(gpu, cfg, stops, session, request, model_id, precision, sampling)  # type: ignore[arg-type]
+    return ((text.lstrip(), meter, " · ".join([metrics, *prepared.notices]) if metrics else None)
+            for text, meter, metrics in updates)
+
+
+def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+    """The tab's layout and wiring; call inside a gr.Tab."""
+    stops = StopBook()
+    gpu = GpuCaption.for_this_machine(registry, cfg.limits)  # @spaces.GPU on ZeroGPU, in-process elsewhere
+    with gr.Row():
+        with gr.Column(scale=2):
+            image = image_input(label="Image (upload, paste or drop)", sources=["upload", "clipboard"],
+                                height=320, elem_id="caption-image")
+            if EXAMPLES:
+                gr.Examples([[str(p)] for p in EXAMPLES], inputs=image, label="Examples")
+            style = gr.Radio(list(STYLE_PROMPTS), value="short", label="Caption style", elem_id="caption-style")
+            run = gr.Button("Caption", variant="primary", elem_id="caption-run")
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(elem_id="caption-history", height=420, label="About this image", buttons=["copy"])
+            meter = gr.Markdown("Context: nothing sent yet.", elem_id="caption-meter")
+            with gr.Row():
+                question = gr.Textbox(placeholder="Ask about the image… (Enter to send)", show_label=False,
+                                      scale=5, elem_id="caption-question")
+                ask = gr.Button("Ask", scale=1, elem_id="caption-ask")
+            with gr.Row():
+                stop = gr.Button("Stop", variant="stop", elem_id="caption-stop")
+                clear = gr.Button("Clear", elem_id="caption-clear")
+        with gr.Column(scale=2):
+            model, precision = model_picker(registry, "vision", cfg.models.default_vision, "caption")
+            with gr.Accordion("Sampling", open=False):
+                sampling = sampling_controls(cfg, "caption", max_new_tokens=64, temperature=0.0,
+                                             repetition_penalty=1.0)
+
+    def on_ask(path: str | None, text: str, history: list[dict[str, Any]], chosen_style: str, model_id: str,
+               prec: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
+               seed: float, request: gr.Request) -> Iterator[Any]:
+        prompt = (text or "").strip() or STYLE_PROMPTS.get(chosen_style, "")
+        first = {"role": "user", "content": [{"path": path}, prompt] if path else prompt}
+        shown = [*history, first if not history else {"role": "user", "content": prompt},
+                 {"role": "assistant", "content": ""}]
+        try:
+            stream = caption_stream(gpu, cfg, stops, request.session_hash or "api", path, text, chosen_style,
+                                    history, model_id, prec, [temperature, top_p, top_k, repetition, max_new, seed])
+            yield shown, "Loading the model…", gr.Textbox(value="", interactive=False)
+            for partial, meter_text, metrics in stream:
+                shown[-1] = {"role": "assistant", "content": partial}
+                if metrics:
+                    shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
+                yield shown, meter_text, gr.skip()
+        except PlaygroundError as exc:  # the question goes back into the box: no lost work
+            yield history, gr.skip(), gr.Textbox(value=text, interactive=True)
+            raise gr.Error(str(exc)) from None
+        yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
+
+    def on_stop(request: gr.Request) -> None:
+        stops.stop(request.session_hash or "api")
+
+    inputs = [image, question, chatbot, style, model, precision, *sampling.inputs]
+    outputs = [chatbot, meter, question]
+    run.click(lambda: ([], ""), None, [chatbot, question], api_visibility="private").then(
+        on_ask, inputs, outputs, api_visibility="private", concurrency_limit=None)
+    for trigger in (ask.click, question.submit):
+        trigger(on_ask, inputs, outputs, api_visibility="private", concurrency_limit=None)
+    stop.click(on_stop, None, None, api_visibility="private", queue=False)
+    reset = ([], "Context: nothing sent yet.", "")
+    clear.click(lambda: reset, None, [chatbot, meter, question], api_visibility="private")
+    image.change(lambda: reset, None, [chatbot, meter, question], api_visibility="private")  # a new image, a new chat
+    build_api(registry, cfg, stops, gpu)
+
+
+def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: GpuCaption) -> None:
+    """/caption: upload an image (gradio_client.handle_file), stream the caption or the answer to a question."""
+
+    def caption(image: str | None, question: str = "", style: str = "short", model: str = cfg.models.default_vision,
+                precision: str = "", max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.95,
+                top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
+        """Stream the caption (or the answer to `question`) for one image: the text so far at each step."""
+        prec = precision or registry.hardware.full_precision.value
+        sampling = [temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed]
+        try:
+            for partial, _meter, _metrics in caption_stream(gpu, cfg, stops, f"api-{uuid.uuid4()}", image,
+                                                            question, style, [], model, prec, sampling):
+                yield partial
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc)) from None
+
+    with gr.Column(visible=False):
+        fields = [image_input(label="image"), gr.Textbox("", label="question"),
+                  gr.Textbox("short", label="style"), gr.Textbox(cfg.models.default_vision, label="model"),
+                  gr.Textbox("", label="precision"), gr.Number(64, precision=0, label="max_new_tokens"),
+                  gr.Number(0.0, label="temperature"), gr.Number(0.95, label="top_p"),
+                  gr.Number(50, precision=0, label="top_k"), gr.Number(1.0, label="repetition_penalty"),
+                  gr.Number(0, precision=0, label="seed")]
+        result = gr.Textbox(label="caption")
+        endpoint = gr.Button("caption")
+    endpoint.click(caption, fields, result, api_name="caption", concurrency_limit=None)
+
