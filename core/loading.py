@@ -72,6 +72,7 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
         tokenizer, processor = _load_text_side(entry)
         model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
         model = model_cls.from_pretrained(entry.source, **kwargs)
+        _complete_tied_weights(model, entry)
         if entry.adapter_path:
             model = _with_adapter(model, entry.adapter_path, kwargs)
         if "device_map" not in kwargs and "quantization_config" not in kwargs:
@@ -90,6 +91,17 @@ def _with_adapter(model: Any, adapter_path: str, kwargs: dict[str, Any]) -> Any:
     from core.finetune.adapters import attach_adapter  # peft is imported only when an adapter is used
 
     return attach_adapter(model, adapter_path, merge="quantization_config" not in kwargs)
+
+
+def _complete_tied_weights(model: Any, entry: CatalogEntry) -> None:
+    """Re-tie weights a load left on the meta device (seen for DeepSeek-VL's tied lm_head after other
+    loads in the same process); anything still missing means the checkpoint is incomplete."""
+    if not any(t.is_meta for t in model.parameters()):
+        return
+    model.tie_weights()
+    missing = [name for name, t in model.named_parameters() if t.is_meta]
+    if missing:
+        raise ModelUnavailableError(f"The checkpoint of {entry.model_id} lacks weights: {', '.join(missing[:3])}.")
 
 
 def _load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:

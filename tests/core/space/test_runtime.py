@@ -8,7 +8,7 @@ from core.config import AppConfig
 from core.hardware import Hardware
 from core.space.config import load_space_config
 from core.space.runtime import preload_defaults, with_space_defaults
-from tests.conftest import TEXT_MODEL
+from tests.conftest import TEXT_MODEL, VISION_MODEL
 
 CPU = Hardware("cpu", "2 threads", 16 << 30, False)
 T4 = Hardware("cuda", "Tesla T4", 16 << 30, False)  # a description: no CUDA here
@@ -32,7 +32,7 @@ def test_on_a_space_defaults_come_from_spaces_config_for_its_hardware(hardware, 
 
 
 def test_preload_happens_only_on_zerogpu_and_skips_what_cannot_load(registry):
-    cfg = AppConfig()  # bundled text default; the vision default is not in this catalog
+    cfg = AppConfig()  # the bundled text and vision defaults
     assert preload_defaults(registry, cfg, environ={}) == []
-    assert preload_defaults(registry, cfg, environ={"SPACES_ZERO_GPU": "true"}) == [TEXT_MODEL]
+    assert preload_defaults(registry, cfg, environ={"SPACES_ZERO_GPU": "true"}) == [TEXT_MODEL, VISION_MODEL]
     assert any(m.key.model_id == TEXT_MODEL for m in registry.resident())
