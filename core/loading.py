@@ -99,6 +99,10 @@ def _complete_tied_weights(model: Any, entry: CatalogEntry) -> None:
     if not any(t.is_meta for t in model.parameters()):
         return
     model.tie_weights()
+    output, inputs = model.get_output_embeddings(), model.get_input_embeddings()
+    tied = getattr(model.config.get_text_config(), "tie_word_embeddings", False)
+    if tied and output is not None and output.weight.is_meta and not inputs.weight.is_meta:
+        output.weight = inputs.weight
     missing = [name for name, t in model.named_parameters() if t.is_meta]
     if missing:
         raise ModelUnavailableError(f"The checkpoint of {entry.model_id} lacks weights: {', '.join(missing[:3])}.")
