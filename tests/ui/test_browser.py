@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +21,9 @@ SHOTS.mkdir(parents=True, exist_ok=True)
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def page(app_url):
+@contextmanager
+def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input textarea") -> Iterator[Any]:
+    """The app in Debian's chromium, on the given tab (its elem_id), once `ready` is on screen."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run scripts/install_chromium.sh (make test does)")
     from playwright.sync_api import sync_playwright
@@ -28,9 +32,17 @@ def page(app_url):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
-        page.wait_for_selector("#chat-input textarea", timeout=30_000)
+        if tab:
+            page.click(f"#{tab}-button")
+        page.wait_for_selector(ready, timeout=30_000)
         yield page
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with open_page(app_url) as opened:
+        yield opened
 
 
 def test_chat_streams_an_answer_and_stop_ends_it(page):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.shapes import ShapeScene, draw_scene, parse_attributes
-from tests.ui.test_browser import CHROMIUM, FLAGS, SHOTS
+from tests.ui.test_browser import SHOTS, open_page
 
 pytestmark = pytest.mark.browser
 SCENE = ShapeScene("square", "green", "large", 1, "right", "plain")
@@ -15,16 +15,8 @@ LAST_BOT = ("() => { const b = document.querySelectorAll('#caption-history .bot'
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.click("#tab-caption-button")
-        page.wait_for_selector("#caption-image", timeout=30_000)
-        yield page
-        browser.close()
+    with open_page(app_url, tab="tab-caption", ready="#caption-image") as opened:
+        yield opened
 
 
 def bot_texts(page) -> list[str]:

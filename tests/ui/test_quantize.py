@@ -5,7 +5,7 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
-from tests.ui.test_browser import CHROMIUM, FLAGS, SHOTS
+from tests.ui.test_browser import SHOTS, open_page
 
 
 def test_compare_endpoint_measures_each_precision_against_full(client):
@@ -36,14 +36,7 @@ def test_unavailable_backend_row_says_why_instead_of_failing(client):
 
 @pytest.mark.browser
 def test_browser_compares_two_precisions_and_shows_table_and_chart(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.click("#tab-quant-button")
-        page.wait_for_selector("#quant-precisions", timeout=30_000)
+    with open_page(app_url, tab="tab-quant", ready="#quant-precisions") as page:
         for box in page.locator("#quant-precisions input[type=checkbox]").all():
             if box.is_checked():
                 box.uncheck()
@@ -63,7 +56,6 @@ def test_browser_compares_two_precisions_and_shows_table_and_chart(app_url):
         page.wait_for_selector("#quant-chart-0 canvas, #quant-chart-0 svg", timeout=30_000)
         page.screenshot(path=str(SHOTS / "quantization.png"), full_page=True)
         assert "fp32 (full)" in page.inner_text("#quant-outputs")
-        browser.close()
 
 
 def test_exports_hold_the_whole_run(registry, cfg):
