@@ -6,8 +6,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from core.generation import SamplingParams
+from core.generation import SamplingParams, TextStream
 from core.gpu_chat import CHARS_PER_TOKEN, ChatUpdate, GpuChat
+from core.loading import LoadedModel
 from core.vision import VisionRequest, stream_caption
 from core.zerogpu import GpuBudget, plan_budget
 
@@ -32,14 +33,8 @@ class GpuCaption(GpuChat):
         """The caption's (or answer's) updates: meter, text deltas, then stats; setting stop ends it."""
         return self.stream(stop, model_id, precision, request, params)  # type: ignore[arg-type]
 
-    def _run(self, stop_id: str, model_id: str, precision: str, request: Any,
-             params: SamplingParams) -> Iterator[ChatUpdate]:
-        with self._lock:  # a ZeroGPU worker (another process) finds no event: closing the generator stops it
-            stop = self._stops.get(stop_id) or threading.Event()
-        loaded = self.registry.get(model_id, precision)
-        stream = stream_caption(loaded, request, params, stop, self.limits.stream_timeout_s,
-                                self.limits.max_context_tokens)
-        yield ChatUpdate(meter=stream.plan.summary() if stream.plan else "")
-        for delta in stream:
-            yield ChatUpdate(delta=delta)
-        yield ChatUpdate(stats=stream.stats, backend=loaded.backend)
+    def open_stream(self, loaded: LoadedModel, request: Any, params: SamplingParams,
+                    stop: threading.Event) -> TextStream:
+        """stream_caption in place of stream_chat; slot, Stop and updates stay GpuChat's."""
+        return stream_caption(loaded, request, params, stop, self.limits.stream_timeout_s,
+                              self.limits.max_context_tokens)

@@ -6,9 +6,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from core.config import LimitsConfig
-from core.generation import GenerationStats, SamplingParams, stream_chat
+from core.generation import GenerationStats, SamplingParams, TextStream, stream_chat
+from core.loading import LoadedModel
 from core.prompting import ChatRequest
 from core.registry import ModelRegistry
 from core.space.config import ZeroGpuSection, load_space_config
@@ -92,9 +94,14 @@ class GpuChat:
         with self._lock:  # a ZeroGPU worker (another process) finds no event: closing the generator stops it
             stop = self._stops.get(stop_id) or threading.Event()
         loaded = self.registry.get(model_id, precision)
-        stream = stream_chat(loaded, request, params, stop, self.limits.stream_timeout_s,
-                             self.limits.max_context_tokens)
+        stream = self.open_stream(loaded, request, params, stop)
         yield ChatUpdate(meter=stream.plan.summary() if stream.plan else "")
         for delta in stream:
             yield ChatUpdate(delta=delta)
         yield ChatUpdate(stats=stream.stats, backend=loaded.backend)
+
+    def open_stream(self, loaded: LoadedModel, request: Any, params: SamplingParams,
+                    stop: threading.Event) -> TextStream:
+        """The one step subclasses change: which core stream serves the request."""
+        return stream_chat(loaded, request, params, stop, self.limits.stream_timeout_s,
+                           self.limits.max_context_tokens)
