@@ -14,7 +14,6 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    EarlyStoppingCallback,
     EvalPrediction,
     Trainer,
     set_seed,
@@ -25,7 +24,7 @@ from core.finetune.data import LabeledTexts
 from core.finetune.freezing import FreezeReport, freeze_lower
 from core.finetune.metrics import accuracy, macro_f1
 from core.finetune.saving import read_manifest, save_atomically
-from core.finetune.training import Progress, TrainSettings, training_arguments
+from core.finetune.training import Progress, TrainSettings, training_arguments, training_callbacks
 
 LABEL_MAP = "label_map.json"
 
@@ -94,9 +93,7 @@ def train_classifier(data: LabeledTexts, source: str, out_dir: str | Path, setti
     report = freeze_lower(model, freeze_fraction)
     out = Path(out_dir)
     work = out.parent / f".{out.name}.checkpoints"
-    callbacks: list[Any] = [progress or Progress()]
-    if settings.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+    callbacks = training_callbacks(settings, progress)
     trainer = Trainer(model=model, args=training_arguments(settings, work, evaluate=True),
                       train_dataset=TextDataset(train, tokenizer, settings.max_length),
                       eval_dataset=TextDataset(held, tokenizer, settings.max_length),

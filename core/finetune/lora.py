@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
 
 from core.errors import BadSettingError
 from core.finetune.data import Chat
 from core.finetune.saving import save_atomically
-from core.finetune.training import Progress, TrainSettings, training_arguments
+from core.finetune.training import Progress, TrainSettings, training_arguments, training_callbacks
 
 IGNORE = -100  # label id the loss skips (prompt tokens, padding)
 
@@ -107,9 +107,7 @@ def train_lora(chats: list[Chat], source: str, out_dir: str | Path, settings: Tr
                                             lora_dropout=shape.dropout, target_modules=shape.target_modules))
     out = Path(out_dir)
     work = out.parent / f".{out.name}.work"
-    callbacks: list[Any] = [progress or Progress()]
-    if settings.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+    callbacks = training_callbacks(settings, progress)
     trainer = Trainer(model=model, args=training_arguments(settings, work, evaluate=True),
                       train_dataset=ChatDataset(train, tokenizer, settings.max_length),
                       eval_dataset=ChatDataset(held, tokenizer, settings.max_length),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import EarlyStoppingCallback, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from core.errors import BadSettingError
 
@@ -100,3 +100,11 @@ def training_arguments(settings: TrainSettings, work_dir: Path, evaluate: bool) 
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),  # CPU-only: torchrun gives gloo DDP
         **mixed_precision(), **per_epoch,
     )
+
+
+def training_callbacks(settings: TrainSettings, progress: TrainerCallback | None) -> list[TrainerCallback]:
+    """Progress/Stop reporting, plus early stopping when the settings ask for it."""
+    callbacks: list[TrainerCallback] = [progress or Progress()]
+    if settings.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+    return callbacks
