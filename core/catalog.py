@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 
 from core.errors import UnknownModelError
+from core.paths import ASSETS
 
 Kind = Literal["text", "vision"]
 Family = Literal["deepseek_v3", "deepseek_v2", "qwen2", "llama", "deepseek_vl", "deepseek_vl_hybrid"]
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_PREFIX = "bundled/"
 
 

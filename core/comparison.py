@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import torch
 
@@ -14,13 +13,13 @@ from core.errors import EmptyInputError, OutOfMemoryError, PlaygroundError, Unsu
 from core.generation import SamplingParams, stream_chat
 from core.hardware import Precision
 from core.loading import LoadedModel, ModelKey
+from core.paths import REFERENCE_TEXT
 from core.prompting import ChatRequest
 from core.quality import compare_logits, greedy_agreement
 from core.quantization import backend_name, bits_of
 from core.registry import ModelRegistry, parse_precision
 from core.weights import weight_report
 
-REFERENCE_TEXT = Path(__file__).resolve().parent.parent / "assets" / "text" / "reference.txt"
 DEFAULT_PROMPT = "Explain what a Python list comprehension is."
 Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 

@@ -13,20 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from core.catalog import CatalogEntry
+from core.paths import CALIBRATION_TEXT, cache_root
 
-CALIBRATION = Path(__file__).resolve().parent.parent / "assets" / "text" / "calibration.txt"
 GROUP_SIZE = 32  # divides every in_features of the bundled models (MoE experts: 64)
 COMPLETE = "playground-complete.json"  # written last, inside the temp dir, before the rename
 
 
-def cache_root() -> Path:
-    """PLAYGROUND_CACHE, default ~/.cache/deepseek-playground."""
-    return Path(os.environ.get("PLAYGROUND_CACHE", Path.home() / ".cache" / "deepseek-playground"))
-
-
 def calibration_texts(limit: int = 128) -> list[str]:
     """Passages of the bundled calibration text (training split), blank-line separated."""
-    return [p.strip() for p in CALIBRATION.read_text(encoding="utf-8").split("\n\n") if p.strip()][:limit]
+    return [p.strip() for p in CALIBRATION_TEXT.read_text(encoding="utf-8").split("\n\n") if p.strip()][:limit]
 
 
 def checkpoint_dir(entry: CatalogEntry, bits: int) -> Path:
@@ -34,7 +29,7 @@ def checkpoint_dir(entry: CatalogEntry, bits: int) -> Path:
     fingerprint = hashlib.sha256()
     for part in (entry.model_id, entry.source, str(bits), str(GROUP_SIZE), _weights_stamp(entry.source)):
         fingerprint.update(part.encode())
-    fingerprint.update(CALIBRATION.read_bytes())
+    fingerprint.update(CALIBRATION_TEXT.read_bytes())
     safe = entry.model_id.replace("/", "--")
     return cache_root() / "gptq" / f"{safe}-{bits}bit-g{GROUP_SIZE}-{fingerprint.hexdigest()[:12]}"
 

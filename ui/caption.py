@@ -10,11 +10,11 @@ from typing import Any
 import gradio as gr
 
 from core.cancellation import StopBook
-from core.catalog import ASSETS
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.gpu_caption import GpuCaption
 from core.images import load_image
+from core.paths import ASSETS
 from core.registry import ModelRegistry
 from core.vision import STYLE_PROMPTS, VisionRequest
 from ui.chat import answer, to_turns

@@ -9,7 +9,6 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.catalog import ASSETS
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.finetune.adapters import adapter_entry
@@ -17,6 +16,7 @@ from core.finetune.classify import classify_texts
 from core.finetune.data import file_columns
 from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
+from core.paths import ASSETS
 from core.registry import ModelRegistry
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}

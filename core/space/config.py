@@ -11,8 +11,8 @@ import yaml
 
 from core.catalog import default_catalog
 from core.config import ConfigError, build_dataclass
+from core.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 SPACE_CONFIG = ROOT / "spaces_config.yaml"
 
 Tier = Literal["zero_gpu", "gpu", "cpu"]

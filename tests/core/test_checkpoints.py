@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import torch
 
-from core.catalog import ASSETS
+from core.paths import ASSETS
 from core.quality import perplexity
 
 
