@@ -16,11 +16,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from core.backends import available_precisions  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
 from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions  # noqa: E402
 from core.generation import SamplingParams  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
-from core.loading import available_precisions  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
 from core.report import COLUMNS, table_rows  # noqa: E402
 

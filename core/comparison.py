@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from core.backends import backend_name, bits_of
 from core.errors import EmptyInputError, OutOfMemoryError, PlaygroundError, UnsupportedPrecisionError
 from core.generation import SamplingParams, stream_chat
 from core.hardware import Precision
@@ -16,7 +17,6 @@ from core.loading import LoadedModel, ModelKey
 from core.paths import REFERENCE_TEXT
 from core.prompting import ChatRequest
 from core.quality import compare_logits, greedy_agreement
-from core.quantization import backend_name, bits_of
 from core.registry import ModelRegistry, parse_precision
 from core.weights import weight_report
 

@@ -10,7 +10,7 @@ import torch
 
 
 class Precision(StrEnum):
-    """How a model's weights are held. Quantized members are served by core.quantization."""
+    """How a model's weights are held. Quantized members are served by a quantizing backend (core.backends)."""
 
     FP32 = "fp32"
     BF16 = "bf16"
@@ -28,7 +28,7 @@ class Precision(StrEnum):
 
     @property
     def quantized(self) -> bool:
-        """True for the members served by core.quantization."""
+        """True for the members served by a quantizing backend (core.backends)."""
         return self not in (Precision.FP32, Precision.BF16, Precision.FP16)
 
 

@@ -11,8 +11,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
 from core.catalog import CatalogEntry
-from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrecisionError
-from core.hardware import Hardware, Precision, base_precisions, torch_dtype
+from core.errors import ModelUnavailableError, OutOfMemoryError
+from core.hardware import Hardware, Precision, torch_dtype
 from core.memory import model_bytes
 
 
@@ -48,17 +48,8 @@ class LoadedModel:
         return f"{self.device} · {self.key.precision.value} · {self.backend}"
 
 
-def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
-    """Load entry at precision on hardware; raise a readable error when that is impossible."""
-    if precision.quantized:
-        from core.quantization import load_quantized  # imports this module: import at call time
-
-        return load_quantized(entry, precision, hardware)
-    if precision not in base_precisions(hardware):
-        raise UnsupportedPrecisionError(
-            f"{precision.value} is not available on {hardware.device}; "
-            f"choose one of: {', '.join(p.value for p in base_precisions(hardware))}."
-        )
+def load_full(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
+    """Load entry unquantized, its tensors in precision's dtype."""
     kwargs: dict[str, Any] = {"dtype": torch_dtype(precision), "trust_remote_code": entry.trust_remote_code}
     return load_with(entry, precision, hardware, kwargs, backend="transformers")
 
@@ -69,7 +60,7 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
     _check_source(entry)
     start = time.perf_counter()
     try:
-        tokenizer, processor = _load_text_side(entry)
+        tokenizer, processor = load_text_side(entry)
         model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
         model = model_cls.from_pretrained(entry.source, **kwargs)
         _complete_tied_weights(model, entry)
@@ -108,7 +99,8 @@ def _complete_tied_weights(model: Any, entry: CatalogEntry) -> None:
         raise ModelUnavailableError(f"The checkpoint of {entry.model_id} lacks weights: {', '.join(missing[:3])}.")
 
 
-def _load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:
+def load_text_side(entry: CatalogEntry) -> tuple[Any, Any | None]:
+    """The tokenizer, and the processor for vision models (None for text models)."""
     if entry.kind == "vision":
         processor = AutoProcessor.from_pretrained(entry.source, trust_remote_code=entry.trust_remote_code)
         return processor.tokenizer, processor
@@ -129,10 +121,3 @@ def _unavailable_message(entry: CatalogEntry, exc: Exception) -> str:
         f"Cannot load {entry.model_id}: the Hugging Face Hub is not reachable from here and no local "
         f"copy was found (set models.local_paths in the config to a downloaded folder). Details: {first_line}"
     )
-
-
-def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precision]:
-    """Precisions the picker offers for entry on this hardware, full precision first, then quantized."""
-    from core.quantization import quantized_precisions  # imports this module: import at call time
-
-    return base_precisions(hardware) + quantized_precisions(entry, hardware)

@@ -10,12 +10,13 @@ from concurrent.futures import Future
 
 import torch
 
+from core.backends import load_model
 from core.batching import MAX_WAITING, Batcher
 from core.budget import estimate_bytes, refusal_message
 from core.catalog import Catalog, CatalogEntry
 from core.errors import OutOfMemoryError, UnsupportedPrecisionError
 from core.hardware import Hardware, Precision
-from core.loading import LoadedModel, ModelKey, load_model
+from core.loading import LoadedModel, ModelKey
 
 Loader = Callable[..., LoadedModel]  # (entry, precision, hardware) -> LoadedModel
 

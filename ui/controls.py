@@ -7,10 +7,10 @@ from typing import Any
 
 import gradio as gr
 
+from core.backends import available_precisions
 from core.catalog import Kind
 from core.config import AppConfig
 from core.generation import SamplingParams
-from core.loading import available_precisions
 from core.registry import ModelRegistry
 
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from core.backends import load_model
 from core.catalog import default_catalog
 from core.errors import ModelUnavailableError, UnsupportedPrecisionError
 from core.hardware import Precision
-from core.loading import load_model
 from tests.conftest import TEXT_MODEL
 
 

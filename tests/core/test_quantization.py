@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from core import gptq
+from core.backends import available_precisions, load_model
 from core.catalog import default_catalog
 from core.errors import UnsupportedPrecisionError
 from core.hardware import Precision
-from core.loading import available_precisions, load_model
 from core.moe import LinearExperts, unfuse_experts
 from core.quality import compare_logits
 from core.weights import weight_report

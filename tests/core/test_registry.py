@@ -3,9 +3,10 @@ import time
 
 import pytest
 
+from core.backends import load_model
 from core.catalog import default_catalog
 from core.errors import ModelUnavailableError, UnsupportedPrecisionError
-from core.loading import ModelKey, load_model
+from core.loading import ModelKey
 from core.registry import ModelRegistry
 from tests.conftest import TEXT_MODEL
 
