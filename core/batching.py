@@ -27,7 +27,8 @@ import torch
 
 from core.batch_state import BatchState, cache_is_plain, prefill
 from core.errors import BusyError, GenerationError
-from core.generation import PREFILL_CHUNK, GenerationStats, MeteredStreamer, SamplingParams, TextStream, _readable
+from core.generation import PREFILL_CHUNK, GenerationStats, MeteredStreamer, SamplingParams, TextStream, readable_error
+from core.loading import LoadedModel
 from core.prompting import ContextPlan
 from core.row_sampling import RowSampler
 
@@ -58,7 +59,7 @@ class Row:
 class Batcher:
     """Serves every request for one resident model; a scheduler thread runs only while there is work."""
 
-    def __init__(self, loaded: Any, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S,
+    def __init__(self, loaded: LoadedModel, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S,
                  max_waiting: int = MAX_WAITING) -> None:
         self.loaded, self.max_rows, self.window_s, self.max_waiting = loaded, max_rows, window_s, max_waiting
         self._lock = threading.Lock()
@@ -74,7 +75,11 @@ class Batcher:
 
     def stream(self, inputs: dict[str, torch.Tensor], params: SamplingParams, stop: threading.Event,
                timeout_s: float, plan: ContextPlan | None) -> TextStream:
-        """A TextStream for this request: batched when possible, else the single-request path (counted)."""
+        """A TextStream for this request: batched when possible, else the single-request path (counted).
+
+        Pixels (vision inputs), prompts over PREFILL_CHUNK tokens and models whose cache this batcher cannot
+        reshape take the single-request path, still counted as running so the registry never evicts them.
+        """
         ids = inputs["input_ids"]
         if self._plain and set(inputs) <= {"input_ids", "attention_mask"} and ids.shape[0] == 1 \
                 and ids.shape[1] <= PREFILL_CHUNK:
@@ -119,7 +124,8 @@ class Batcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
 
-    def _count_solo(self, delta: int) -> None:
+    def count_solo(self, delta: int) -> None:
+        """Count a request served outside the batch (+1 when it starts, -1 when it ends)."""
         with self._lock:
             self._solo += delta
 
@@ -240,7 +246,7 @@ class BatchedStream(TextStream):
             row.released.wait(self.timeout_s)
             self.batcher.settle()
         if row.error is not None:
-            raise _readable(row.error)
+            raise readable_error(row.error)
         first = streamer.first_token_at or time.perf_counter()
         self.stats = GenerationStats(len(prompt), row.new_tokens, first - start, time.perf_counter() - start,
                                      self.loaded.device, self.loaded.key.precision.value, self.stop.is_set())
@@ -254,14 +260,14 @@ class CountedStream(TextStream):
         self.batcher = batcher
 
     def __iter__(self) -> Iterator[str]:
-        self.batcher._count_solo(1)
+        self.batcher.count_solo(1)
         try:
             yield from super().__iter__()
         finally:
-            self.batcher._count_solo(-1)
+            self.batcher.count_solo(-1)
 
 
-def _eos_ids(loaded: Any) -> set[int]:
+def _eos_ids(loaded: LoadedModel) -> set[int]:
     eos = loaded.model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     if loaded.tokenizer.eos_token_id is not None:

@@ -46,11 +46,12 @@ def estimate_bytes(entry: CatalogEntry, precision: Any) -> int | None:
     return int(params * bytes_per_param(precision) * (1 + MARGIN))
 
 
-def refusal_message(model: str, need: int, free: int, budget: int | None, resident: Sequence[Any]) -> str:
-    """Why a load was refused: what it needs, what is missing, what is resident (and busy)."""
+def refusal_message(model: str, need: int, free: int, budget: int | None,
+                    resident: Sequence[tuple[Any, int]]) -> str:
+    """Why a load was refused: what it needs, what is missing, what is resident as (model, requests running)."""
     where = f"the {format_bytes(budget)} memory budget" if budget is not None else "free memory"
     held = "; ".join(f"{m.key.model_id} {m.key.precision.value} ({format_bytes(m.memory_bytes)}, "
-                     f"{m.batcher.active() if m.batcher else 0} running)" for m in resident) or "nothing"
+                     f"{running} running)" for m, running in resident) or "nothing"
     return (f"Not enough memory to load {model}: it needs about {format_bytes(need)}, {format_bytes(max(free, 0))} "
             f"is free in {where} ({format_bytes(need - max(free, 0))} missing). Resident now: {held}. "
             "Models answering requests are never unloaded; try again when they finish, unload one in the "

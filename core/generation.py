@@ -119,7 +119,7 @@ class TextStream:
             abort.set()  # a closed consumer (disconnect, error) stops the model too
             thread.join()
         if errors:
-            raise _readable(errors[0])
+            raise readable_error(errors[0])
         first = streamer.first_token_at or time.perf_counter()
         prompt_tokens = int(self.inputs["input_ids"].shape[-1])
         self.stats = GenerationStats(prompt_tokens, streamer.new_tokens, first - start, time.perf_counter() - start,
@@ -162,15 +162,19 @@ def prefill_in_chunks(model: Any, inputs: dict[str, torch.Tensor], events: tuple
     return cache
 
 
-def stream_chat(loaded: LoadedModel, request: ChatRequest, params: SamplingParams, stop: threading.Event,
-                timeout_s: float = 600.0, max_context_tokens: int | None = None) -> TextStream:
-    """Plan the prompt (trimming to the window) and return a stream of the answer's text deltas."""
+def prepare_chat(loaded: LoadedModel, request: ChatRequest, params: SamplingParams,
+                 max_context_tokens: int | None = None) -> tuple[ContextPlan, dict[str, torch.Tensor]]:
+    """Plan the prompt (trimming to the window): the plan and the model inputs, (1, seq) ids and mask."""
     window = min(loaded.context_window, max_context_tokens or loaded.context_window)
     plan = plan_context(loaded.tokenizer, request, window, params.max_new_tokens)
     input_ids = torch.tensor([plan.input_ids], device=loaded.device)
-    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-    if loaded.batcher is not None:  # a registry-resident model: share forward passes with other users
-        return loaded.batcher.stream(inputs, params, stop, timeout_s, plan)
+    return plan, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+def stream_chat(loaded: LoadedModel, request: ChatRequest, params: SamplingParams, stop: threading.Event,
+                timeout_s: float = 600.0, max_context_tokens: int | None = None) -> TextStream:
+    """The single-request path: one model.generate for this request alone, streamed as text deltas."""
+    plan, inputs = prepare_chat(loaded, request, params, max_context_tokens)
     return TextStream(loaded, inputs, params, stop, timeout_s, plan)
 
 
@@ -178,7 +182,8 @@ def _pad_id(tokenizer: Any) -> int | None:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def _readable(exc: BaseException) -> Exception:
+def readable_error(exc: BaseException) -> Exception:
+    """A PlaygroundError a person can read for an exception raised while generating."""
     if isinstance(exc, torch.OutOfMemoryError):
         gc.collect()
         if torch.cuda.is_available():

@@ -35,7 +35,6 @@ class LoadedModel:
     memory_bytes: int  # measured tensor storage
     load_seconds: float
     last_used: float = field(default_factory=time.monotonic)
-    batcher: Any = field(default=None, repr=False)  # core.batching.Batcher, set by the registry
 
     @property
     def context_window(self) -> int:
@@ -79,7 +78,7 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
 
 
 def _with_adapter(model: Any, adapter_path: str, kwargs: dict[str, Any]) -> Any:
-    from core.finetune.adapters import attach_adapter  # peft is imported only when an adapter is used
+    from core.adapters import attach_adapter  # peft is imported only when an adapter is used
 
     return attach_adapter(model, adapter_path, merge="quantization_config" not in kwargs)
 

@@ -24,11 +24,19 @@ class ChatRequest:
     system: str = ""
     document: str = ""  # long-text mode: goes into the last user turn
 
+    def text_chars(self) -> int:
+        """Characters of text in the request: message, document, system prompt and history."""
+        return len(self.message) + len(self.document) + len(self.system) + sum(len(t.content) for t in self.history)
+
     def check_size(self, max_chars: int) -> None:
         """Refuse text so large that even tokenizing it would stall the server."""
-        size = len(self.message) + len(self.document) + len(self.system) + sum(len(t.content) for t in self.history)
-        if size > max_chars:
-            raise InputTooLongError(f"The input is {size:,} characters; at most {max_chars:,} are accepted.")
+        check_chars(self.text_chars(), max_chars)
+
+
+def check_chars(size: int, max_chars: int) -> None:
+    """InputTooLongError when a request's text is over max_chars."""
+    if size > max_chars:
+        raise InputTooLongError(f"The input is {size:,} characters; at most {max_chars:,} are accepted.")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class ModelRegistry:
         self._reserved: dict[ModelKey, int] = {}  # estimated bytes of loads in flight
         self._lock = threading.Lock()
         self._resident: dict[ModelKey, LoadedModel] = {}
+        self._batchers: dict[ModelKey, Batcher] = {}  # one per resident model: its requests share forward passes
         self._loading: dict[ModelKey, Future[LoadedModel]] = {}
 
     def get(self, model_id: str, precision: Precision | str) -> LoadedModel:
@@ -59,7 +60,7 @@ class ModelRegistry:
         try:
             self._admit(key)
             loaded = self._loader(self.catalog.get(key.model_id), key.precision, self.hardware)
-            loaded.batcher = Batcher(loaded, max_waiting=self.max_waiting)
+            batcher = Batcher(loaded, max_waiting=self.max_waiting)
         except BaseException as exc:  # waiters get the same error; the next request retries
             with self._lock:
                 del self._loading[key]
@@ -68,6 +69,7 @@ class ModelRegistry:
             return
         with self._lock:
             self._resident[key] = loaded
+            self._batchers[key] = batcher
             del self._loading[key]
             self._reserved.pop(key, None)
         future.set_result(loaded)
@@ -81,6 +83,17 @@ class ModelRegistry:
         for key in stale:
             self.unload(key)
 
+    def batcher(self, key: ModelKey) -> Batcher:
+        """The batcher serving a resident model's requests (KeyError if key is not resident)."""
+        with self._lock:
+            return self._batchers[key]
+
+    def running(self, key: ModelKey) -> int:
+        """Requests being served or waiting for a resident model now (0 if it is not resident)."""
+        with self._lock:
+            batcher = self._batchers.get(key)
+        return batcher.active() if batcher else 0
+
     def resident(self) -> list[LoadedModel]:
         """Models in memory now, most recently used first."""
         with self._lock:
@@ -90,9 +103,9 @@ class ModelRegistry:
         """Drop a resident model and return its memory; False if it was not resident."""
         with self._lock:
             loaded = self._resident.pop(key, None)
+            self._batchers.pop(key, None)
         if loaded is None:
             return False
-        loaded.batcher = None  # break the model <-> batcher cycle so the memory goes back now
         del loaded
         gc.collect()
         if torch.cuda.is_available():
@@ -107,14 +120,15 @@ class ModelRegistry:
         with self._admission:
             free = self.free_bytes()
             idle = [(m.key, m.memory_bytes) for m in reversed(self.resident())
-                    if not (m.batcher and m.batcher.active())]  # least recently used first
+                    if not self.running(m.key)]  # least recently used first
             while free < need and idle:
                 victim, size = idle.pop(0)
                 if self.unload(victim):
                     free += size
             if free < need:
+                held = [(m, self.running(m.key)) for m in self.resident()]
                 raise OutOfMemoryError(refusal_message(f"{key.model_id} ({key.precision.value})", need, free,
-                                                       self.memory_budget_bytes, self.resident()))
+                                                       self.memory_budget_bytes, held))
             with self._lock:
                 self._reserved[key] = need
 

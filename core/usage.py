@@ -43,20 +43,22 @@ def report_resources(registry: ModelRegistry) -> ResourceReport:
     now = time.monotonic()
     models = []
     for loaded in registry.resident():
-        batcher = loaded.batcher
-        waiting = batcher.waiting() if batcher else 0
+        try:
+            batcher = registry.batcher(loaded.key)
+        except KeyError:  # unloaded since resident() was read
+            continue
+        waiting = batcher.waiting()
         models.append(ResidentUsage(loaded.key.model_id, loaded.key.precision.value, loaded.device, loaded.backend,
-                                    loaded.memory_bytes, now - loaded.last_used,
-                                    (batcher.active() - waiting) if batcher else 0, waiting,
-                                    batcher.peak_rows if batcher else 0))
+                                    loaded.memory_bytes, now - loaded.last_used, batcher.active() - waiting,
+                                    waiting, batcher.peak_rows))
     return ResourceReport(tuple(models), registry.memory_budget_bytes, registry.free_bytes())
 
 
 def unload_idle(registry: ModelRegistry, model_id: str, precision: str) -> bool:
     """Unload a resident model unless it is answering requests; False when it was not resident."""
     key = ModelKey(model_id, parse_precision(precision))
-    for loaded in registry.resident():
-        if loaded.key == key and loaded.batcher is not None and loaded.batcher.active():
-            raise PlaygroundError(f"{model_id} ({precision}) is answering {loaded.batcher.active()} request(s); "
-                                  "unload it when they finish.")
+    running = registry.running(key)
+    if running:
+        raise PlaygroundError(f"{model_id} ({precision}) is answering {running} request(s); "
+                              "unload it when they finish.")
     return registry.unload(key)

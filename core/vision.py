@@ -12,7 +12,7 @@ from PIL import Image
 from core.errors import BadSettingError, InputTooLongError
 from core.generation import SamplingParams, TextStream
 from core.loading import LoadedModel
-from core.prompting import ChatTurn, ContextPlan
+from core.prompting import ChatTurn, ContextPlan, check_chars
 
 CaptionStyle = Literal["short", "detailed"]
 # The bundled model was trained on exactly these prompts (scripts/shapes.py CAPTION_PROMPTS).
@@ -36,11 +36,13 @@ class VisionRequest:
             raise BadSettingError(f"Unknown caption style '{self.style}'. Choose one of: {', '.join(STYLE_PROMPTS)}.")
         return self.question.strip() or STYLE_PROMPTS[self.style]
 
+    def text_chars(self) -> int:
+        """Characters of text in the request (the image not counted)."""
+        return len(self.question) + len(self.system) + sum(len(t.content) for t in self.history)
+
     def check_size(self, max_chars: int) -> None:
         """Refuse text so large that even tokenizing it would stall the server."""
-        size = len(self.question) + len(self.system) + sum(len(t.content) for t in self.history)
-        if size > max_chars:
-            raise InputTooLongError(f"The input is {size:,} characters; at most {max_chars:,} are accepted.")
+        check_chars(self.text_chars(), max_chars)
 
 
 def vision_messages(request: VisionRequest, history: list[ChatTurn]) -> list[dict[str, Any]]:
@@ -80,15 +82,20 @@ def plan_vision(loaded: LoadedModel, request: VisionRequest, window: int,
     return ContextPlan(ids, window, max_new_tokens, len(request.history) - len(history)), inputs
 
 
-def stream_caption(loaded: LoadedModel, request: VisionRequest, params: SamplingParams, stop: threading.Event,
-                   timeout_s: float = 600.0, max_context_tokens: int | None = None) -> TextStream:
-    """Caption the image or answer a question about it: a stream of text deltas with .stats at the end."""
+def prepare_vision(loaded: LoadedModel, request: VisionRequest, params: SamplingParams,
+                   max_context_tokens: int | None = None) -> tuple[ContextPlan, dict[str, torch.Tensor]]:
+    """Plan the prompt (oldest follow-ups dropped to fit): the plan and the model inputs, pixels included."""
     window = min(loaded.context_window, max_context_tokens or loaded.context_window)
     plan, inputs = plan_vision(loaded, request, window, params.max_new_tokens)
     dtype = _float_dtype(loaded.model)  # pixels (and the hybrid model's high-res pixels) in the model's dtype
-    inputs = {k: v.to(loaded.device, dtype) if v.is_floating_point() else v.to(loaded.device)
-              for k, v in inputs.items()}
-    # Never loaded.batcher: its rows hold token ids only; pixels take the single-request path.
+    return plan, {k: v.to(loaded.device, dtype) if v.is_floating_point() else v.to(loaded.device)
+                  for k, v in inputs.items()}
+
+
+def stream_caption(loaded: LoadedModel, request: VisionRequest, params: SamplingParams, stop: threading.Event,
+                   timeout_s: float = 600.0, max_context_tokens: int | None = None) -> TextStream:
+    """Caption the image or answer a question about it: a stream of text deltas with .stats at the end."""
+    plan, inputs = prepare_vision(loaded, request, params, max_context_tokens)
     return TextStream(loaded, inputs, params, stop, timeout_s, plan)
 
 

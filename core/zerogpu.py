@@ -10,15 +10,26 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import PlaygroundError
 
-if TYPE_CHECKING:
-    from core.space.config import ZeroGpuSection
-
 GpuDecorator = Callable[[Callable[..., Any], Callable[..., int]], Callable[..., Any]]  # (task, duration) -> task
+
+
+@dataclass(frozen=True)
+class ZeroGpuSection:
+    """How GPU slots are sized on ZeroGPU (spaces_config.yaml's zero_gpu section; read at start-up by app.py)."""
+
+    enabled: bool = False
+    size: str = "large"
+    max_duration_s: int = 120
+    overhead_s: float = 10.0
+    load_s: float = 60.0
+    prefill_tokens_per_s: float = 4000.0
+    decode_tokens_per_s: dict[str, float] = field(default_factory=dict)  # precision -> new tokens per second
+    default_decode_tokens_per_s: float = 8.0
 
 
 class ZeroGpuSetupError(PlaygroundError):

@@ -4,11 +4,13 @@ import pytest
 
 from core.budget import bytes_per_param, estimate_bytes
 from core.catalog import default_catalog
+from core.config import LimitsConfig
 from core.errors import OutOfMemoryError
-from core.generation import SamplingParams, stream_chat
+from core.generation import SamplingParams
 from core.hardware import Precision
 from core.prompting import ChatRequest
 from core.registry import ModelRegistry
+from core.service import Service
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
 from tests.core.test_registry import CountingLoader
 
@@ -42,9 +44,9 @@ def test_the_least_recently_used_idle_model_is_evicted_to_make_room(hardware):
 
 def test_a_model_answering_a_request_is_never_evicted_and_the_refusal_says_why(hardware):
     registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=10 * MB)
-    busy = registry.get(TEXT_MODEL, "fp32")
     params = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=1)
-    answer = iter(stream_chat(busy, ChatRequest("Write about loops."), params, threading.Event()))
+    answer = iter(Service(registry, LimitsConfig()).open_stream(ChatRequest("Write about loops."), TEXT_MODEL, "fp32",
+                                                                params, threading.Event()))
     next(answer)
     with pytest.raises(OutOfMemoryError) as refused:
         registry.get(DENSE_MODEL, "fp32")

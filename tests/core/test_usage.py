@@ -4,10 +4,12 @@ import pytest
 
 from core.batching import Batcher
 from core.catalog import default_catalog
+from core.config import LimitsConfig
 from core.errors import BusyError, PlaygroundError
-from core.generation import SamplingParams, stream_chat
+from core.generation import SamplingParams
 from core.prompting import ChatRequest
 from core.registry import ModelRegistry
+from core.service import Service
 from core.usage import report_resources, unload_idle
 from tests.conftest import TEXT_MODEL
 from tests.core.test_batching import PROMPTS, inputs_for
@@ -18,7 +20,8 @@ ENDLESS = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=9)
 def test_report_shows_resident_models_their_memory_and_running_requests(hardware):
     registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=64 * 1024 * 1024)
     loaded = registry.get(TEXT_MODEL, "fp32")
-    answer = iter(stream_chat(loaded, ChatRequest("Write about loops."), ENDLESS, threading.Event()))
+    answer = iter(Service(registry, LimitsConfig()).open_stream(ChatRequest("Write about loops."), TEXT_MODEL, "fp32",
+                                                                ENDLESS, threading.Event()))
     next(answer)
     report = report_resources(registry)
     (row,) = report.models

@@ -9,15 +9,15 @@ import pytest
 from core.config import LimitsConfig
 from core.errors import BadSettingError, InputTooLongError
 from core.generation import SamplingParams
-from core.gpu_caption import GpuCaption
 from core.images import load_image
 from core.prompting import ChatTurn
-from core.space.config import ZeroGpuSection
+from core.service import ContextMeter, Finished, Service
 from core.vision import STYLE_PROMPTS, VisionRequest, stream_caption, vision_messages
+from core.zerogpu import ZeroGpuSection
 from scripts.shapes import CAPTION_PROMPTS, ShapeScene, draw_scene, parse_attributes, question
 from scripts.vision_eval import generate_replies, heldout_scenes
 from tests.conftest import VISION_MODEL
-from tests.core.test_gpu_chat import ZeroGpuStandIn
+from tests.core.test_service import ZeroGpuStandIn, text_of
 
 GREEDY = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
 HELDOUT_SEED = 11  # not the training script's validation (1) or test (2) seed; odd draw seeds are never trained on
@@ -121,19 +121,19 @@ def test_bf16_caption_runs_with_pixels_in_the_model_dtype(registry):
     assert parse_attributes(text)["shape"] == "circle" and stream.stats.precision == "bf16"
 
 
-def test_gpu_caption_streams_meter_text_then_stats(registry):
-    updates = list(GpuCaption(registry, LimitsConfig()).stream_caption(
-        threading.Event(), VISION_MODEL, "fp32", VisionRequest(draw_scene(RED_CIRCLE, 96, 1)), GREEDY))
-    assert "Context" in updates[0].meter and updates[-1].stats is not None
-    assert parse_attributes("".join(u.delta for u in updates))["colour"] == "red"
+def test_service_caption_streams_meter_text_then_stats(registry):
+    events = list(Service(registry, LimitsConfig()).stream(VisionRequest(draw_scene(RED_CIRCLE, 96, 1)),
+                                                           VISION_MODEL, "fp32", GREEDY))
+    assert isinstance(events[0], ContextMeter) and "Context" in events[0].summary
+    assert isinstance(events[-1], Finished)
+    assert parse_attributes(text_of(events))["colour"] == "red"
 
 
 def test_zerogpu_caption_gets_a_duration_that_counts_the_image(registry):
     stand_in = ZeroGpuStandIn()
     zero = ZeroGpuSection(enabled=True, max_duration_s=120, overhead_s=1, load_s=0, prefill_tokens_per_s=100,
                           decode_tokens_per_s={"fp32": 10})
-    caption = GpuCaption(registry, LimitsConfig(), zero, stand_in)
-    updates = list(caption.stream_caption(threading.Event(), VISION_MODEL, "fp32",
-                                          VisionRequest(draw_scene(RED_CIRCLE, 96, 1)), GREEDY))
-    assert updates[-1].stats is not None
+    service = Service(registry, LimitsConfig(), zero, stand_in)
+    events = list(service.stream(VisionRequest(draw_scene(RED_CIRCLE, 96, 1)), VISION_MODEL, "fp32", GREEDY))
+    assert isinstance(events[-1], Finished)
     assert stand_in.durations == [pytest.approx(1 + 576 / 100 + 40 / 10, abs=1)]

@@ -12,9 +12,9 @@ class StopBook:
         self._lock = threading.Lock()
         self._events: dict[str, threading.Event] = {}
 
-    def begin(self, session: str) -> threading.Event:
-        """A new, unset event for this session's next generation (a stale Stop must not kill it)."""
-        event = threading.Event()
+    def begin(self, session: str, event: threading.Event | None = None) -> threading.Event:
+        """Arm event (a new, unset one by default) for this session's next generation: a stale Stop must not kill it."""
+        event = event or threading.Event()
         with self._lock:
             self._events[session] = event
         return event
