@@ -13,7 +13,7 @@ from core.backends import backend_name, bits_of
 from core.errors import EmptyInputError, OutOfMemoryError, PlaygroundError, UnsupportedPrecisionError
 from core.generation import SamplingParams, stream_chat
 from core.hardware import Precision
-from core.loading import LoadedModel, ModelKey
+from core.loading import LoadedModel
 from core.paths import REFERENCE_TEXT
 from core.prompting import ChatRequest
 from core.quality import compare_logits, greedy_agreement
@@ -74,12 +74,13 @@ def compare_precisions(registry: ModelRegistry, model_id: str, precisions: list[
     reference = registry.get(model_id, full)
     ref_ids = reference.tokenizer(REFERENCE_TEXT.read_text(encoding="utf-8"), return_tensors="pt").input_ids[0]
     ref_ids = ref_ids[:quality_tokens]
-    prompt_ids, ref_answer, _ = _answer(reference, prompt, params)
-    answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
-    results = []
-    for i, precision in enumerate(chosen):
-        report((i + 0.5) / (len(chosen) + 1), f"Measuring {precision.label}")
-        results.append(_measure(registry, reference, precision, prompt, params, ref_ids, prompt_ids, answer_ids))
+    with registry.hold(reference.key):  # the reference stays resident while the others load beside it
+        prompt_ids, ref_answer, _ = _answer(reference, prompt, params)
+        answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
+        results = []
+        for i, precision in enumerate(chosen):
+            report((i + 0.5) / (len(chosen) + 1), f"Measuring {precision.label}")
+            results.append(_measure(registry, reference, precision, prompt, params, ref_ids, prompt_ids, answer_ids))
     report(1.0, "Done")
     return ComparisonRun(reference.entry.model_id, prompt, params, full.value, registry.hardware.describe(),
                          int(ref_ids.numel()), tuple(results))
@@ -97,8 +98,7 @@ def _measure(registry: ModelRegistry, reference: LoadedModel, precision: Precisi
     head = {"precision": precision.value, "label": precision.label, "backend": backend_name(precision),
             "bits": bits_of(precision)}
     try:
-        admit(registry, reference, precision)
-        loaded = registry.get(reference.entry.model_id, precision)
+        loaded = _load(registry, reference.entry.model_id, precision)
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)
         _, output, stats = _answer(loaded, prompt, params)
@@ -116,16 +116,12 @@ def _measure(registry: ModelRegistry, reference: LoadedModel, precision: Precisi
         quantized_ratio=weights.quantized_ratio, full_precision_parts=weights.full_precision_parts)
 
 
-def admit(registry: ModelRegistry, reference: LoadedModel, precision: Precision) -> None:
-    """Refuse to load another precision that would not fit in the memory left (estimated from full precision)."""
-    if ModelKey(reference.entry.model_id, precision) in {m.key for m in registry.resident()}:
-        return
-    # quantizing needs the full-precision weights in memory while the result is built
-    needed = reference.memory_bytes * 2
-    free = registry.free_bytes()  # the registry's budget (configured, or the device's free memory)
-    if needed > free:
-        raise OutOfMemoryError(f"Not enough memory for {precision.label}: about {needed / 2**20:,.0f} MB needed, "
-                               f"{free / 2**20:,.0f} MB free. Unload a model or pick fewer precisions.")
+def _load(registry: ModelRegistry, model_id: str, precision: Precision) -> LoadedModel:
+    """The registry's model at precision, admitted by the registry's one memory rule; a refusal names the row."""
+    try:
+        return registry.get(model_id, precision)
+    except OutOfMemoryError as exc:
+        raise OutOfMemoryError(f"Not enough memory for {precision.label}. {exc}") from None
 
 
 def _answer(loaded: LoadedModel, prompt: str, params: SamplingParams) -> tuple[list[int], str, object]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 import torch
@@ -36,6 +37,7 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._resident: dict[ModelKey, LoadedModel] = {}
         self._batchers: dict[ModelKey, Batcher] = {}  # one per resident model: its requests share forward passes
+        self._holds: dict[ModelKey, int] = {}  # work outside the batcher using a model (e.g. a comparison)
         self._loading: dict[ModelKey, Future[LoadedModel]] = {}
 
     def get(self, model_id: str, precision: Precision | str) -> LoadedModel:
@@ -89,10 +91,23 @@ class ModelRegistry:
             return self._batchers[key]
 
     def running(self, key: ModelKey) -> int:
-        """Requests being served or waiting for a resident model now (0 if it is not resident)."""
+        """Requests being served, waiting or holding a resident model now (0 if it is not resident)."""
         with self._lock:
-            batcher = self._batchers.get(key)
-        return batcher.active() if batcher else 0
+            batcher, holds = self._batchers.get(key), self._holds.get(key, 0)
+        return (batcher.active() if batcher else 0) + holds
+
+    @contextlib.contextmanager
+    def hold(self, key: ModelKey) -> Iterator[None]:
+        """Count work that uses a model outside its batcher as running, so it is never evicted meanwhile."""
+        with self._lock:
+            self._holds[key] = self._holds.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds[key] -= 1
+                if not self._holds[key]:
+                    del self._holds[key]
 
     def resident(self) -> list[LoadedModel]:
         """Models in memory now, most recently used first."""

@@ -5,10 +5,10 @@ import pytest
 
 from core.backends import load_model
 from core.catalog import default_catalog
-from core.errors import ModelUnavailableError, UnsupportedPrecisionError
+from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrecisionError
 from core.loading import ModelKey
 from core.registry import ModelRegistry
-from tests.conftest import TEXT_MODEL
+from tests.conftest import DENSE_MODEL, TEXT_MODEL
 
 
 class CountingLoader:
@@ -79,3 +79,15 @@ def test_unload_frees_the_slot(hardware):
     assert registry.unload(loaded.key)
     assert registry.resident() == []
     assert not registry.unload(loaded.key)
+
+
+def test_a_held_model_counts_as_running_and_is_not_evicted(hardware):
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=10 << 20)
+    reference = registry.get(TEXT_MODEL, "fp32")
+    with registry.hold(reference.key):
+        assert registry.running(reference.key) == 1
+        with pytest.raises(OutOfMemoryError, match="1 running"):
+            registry.get(DENSE_MODEL, "fp32")  # would need the held model's room
+    assert registry.running(reference.key) == 0
+    registry.get(DENSE_MODEL, "fp32")  # idle again: evicted to make room
+    assert [m.key.model_id for m in registry.resident()] == [DENSE_MODEL]
