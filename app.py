@@ -8,17 +8,17 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
 
-from core.zerogpu import gpu_decorator, import_spaces_first, zero_gpu_enabled  # noqa: E402  (no torch, no gradio)
+from core.serving.zerogpu import gpu_decorator, import_spaces_first, zero_gpu_enabled  # noqa: E402  (no torch, no gradio)
 
 import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything imports it; elsewhere a no-op
 
 import gradio as gr  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig, load_config  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.service import Service  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Service  # noqa: E402
 from core.space.config import load_space_config  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
 from ui import caption, chat, finetune, resources  # noqa: E402

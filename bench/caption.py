@@ -23,14 +23,14 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import TextIteratorStreamer  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
-from core.generation import SamplingParams  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.images import load_image  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.service import Service, TextDelta  # noqa: E402
-from core.vision import STYLE_PROMPTS, VisionRequest  # noqa: E402
+from core.generation.images import load_image  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.vision import STYLE_PROMPTS, VisionRequest  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Service, TextDelta  # noqa: E402
 from scripts.shapes import draw_scene  # noqa: E402
 from scripts.vision_eval import heldout_scenes  # noqa: E402
 

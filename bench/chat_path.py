@@ -15,13 +15,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
-from core.generation import SamplingParams  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.prompting import ChatRequest  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.service import Finished, Service  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPT = "Explain what the with statement does and when to use it."
 

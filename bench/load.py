@@ -25,14 +25,15 @@ import psutil  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
-from core.generation import GenerationStats, SamplingParams  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.memory import format_bytes  # noqa: E402
-from core.prompting import ChatRequest  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.service import Finished, Service  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.stream import GenerationStats  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.models.memory import format_bytes  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPTS = ["Explain the while statement.", "What does the for statement do?", "How do I define a class?",
            "What is a list comprehension?", "Explain the try statement.", "What does import do?",

@@ -10,11 +10,11 @@ from typing import Any
 import gradio as gr
 
 from core.config import AppConfig
-from core.generation import SamplingParams
-from core.images import load_image
+from core.generation.images import load_image
+from core.generation.sampling import SamplingParams
+from core.generation.vision import STYLE_PROMPTS, VisionRequest
 from core.paths import ASSETS
-from core.service import Notice, Service, ServiceEvent
-from core.vision import STYLE_PROMPTS, VisionRequest
+from core.serving.service import Notice, Service, ServiceEvent
 from ui.chat import to_turns
 from ui.controls import model_picker, sampling_controls, to_params
 from ui.streaming import stream_into_chat, stream_text
@@ -23,7 +23,7 @@ EXAMPLES = sorted((ASSETS / "images").glob("*.png"))
 
 
 def image_input(**kwargs: Any) -> gr.Image:
-    """A gr.Image whose handler gets the uploaded file's path unopened: core/images.py checks it before decoding.
+    """A gr.Image whose handler gets the upload's path unopened: core.generation.images checks it before decoding.
 
     gr.Image's own preprocess PIL-opens the file first, so a decompression bomb or a non-image would fail
     there with a generic error. (A subclass would do the same, but gradio writes a .pyi next to any

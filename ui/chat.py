@@ -8,10 +8,10 @@ from typing import Any
 import gradio as gr
 
 from core.config import AppConfig
-from core.documents import read_document
 from core.errors import PlaygroundError
-from core.prompting import ChatRequest, ChatTurn
-from core.service import Service
+from core.generation.documents import read_document
+from core.generation.prompting import ChatRequest, ChatTurn
+from core.serving.service import Service
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
 

@@ -17,7 +17,7 @@ from core.finetune.data import file_columns
 from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
 from core.paths import ASSETS
-from core.service import Service
+from core.serving.service import Service
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
 EXAMPLES = {"classify": ASSETS / "data" / "finance_headlines.csv", "lora": ASSETS / "data" / "instructions.jsonl"}

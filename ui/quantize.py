@@ -11,13 +11,13 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.generation import SamplingParams
-from core.registry import ModelRegistry
-from core.report import COLUMNS, table_rows, to_json, to_markdown
-from core.service import Service
+from core.generation.sampling import SamplingParams
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
+from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
+from core.serving.registry import ModelRegistry
+from core.serving.service import Service
 from ui.controls import precision_choices
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))

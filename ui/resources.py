@@ -8,9 +8,9 @@ import gradio as gr
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.memory import format_bytes
-from core.service import Service
-from core.usage import ResourceReport, report_resources, unload_idle
+from core.models.memory import format_bytes
+from core.serving.service import Service
+from core.serving.usage import ResourceReport, report_resources, unload_idle
 
 HEADERS = ["Model", "Precision", "Device", "Backend", "Memory", "Idle (s)", "Running", "Waiting", "Peak batch"]
 REFRESH_S = 2.0

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import PlaygroundError
-from core.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
+from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
 
 LOADING = "Loading the model…"
 

@@ -6,9 +6,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from core.catalog import CatalogEntry
 from core.errors import ModelUnavailableError
 from core.finetune.saving import SaveError, read_manifest
+from core.models.catalog import CatalogEntry
 
 FINETUNED_PREFIX = "finetuned/"
 

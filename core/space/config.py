@@ -9,10 +9,10 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from core.catalog import default_catalog
 from core.config import ConfigError, build_dataclass
+from core.models.catalog import default_catalog
 from core.paths import ROOT
-from core.zerogpu import ZeroGpuSection
+from core.serving.zerogpu import ZeroGpuSection
 
 SPACE_CONFIG = ROOT / "spaces_config.yaml"
 
