@@ -1,10 +1,11 @@
-"""DeepSeek Playground: parse args, load config, build the ModelRegistry, the Service and the UI, launch."""
+"""DeepSeek Playground: parse args, load config, build the ModelRegistry, the Service, the UI and the API, launch."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
 
@@ -14,6 +15,7 @@ import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything im
 
 import gradio as gr  # noqa: E402
 
+from api import api_enabled, build_router  # noqa: E402
 from core.config import AppConfig, load_config  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
@@ -35,9 +37,9 @@ def build_service(registry: ModelRegistry, cfg: AppConfig) -> Service:
     return Service(registry, cfg.limits, zero, gpu_decorator(zero.size))
 
 
-def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
+def build_app(registry: ModelRegistry, cfg: AppConfig, service: Service | None = None) -> gr.Blocks:
     """All tabs around one shared registry and one Service."""
-    service = build_service(registry, cfg)
+    service = service or build_service(registry, cfg)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
@@ -55,6 +57,13 @@ def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
     return demo
 
 
+def server_kwargs(service: Service, cfg: AppConfig) -> dict[str, Any]:
+    """launch()'s app_kwargs: the OpenAI-compatible /v1 routes on the same server and port, when enabled."""
+    if not api_enabled(cfg.server.api, zero_gpu_enabled()):
+        return {}
+    return {"routes": list(build_router(service, cfg).routes)}  # first in the app: matched before Gradio's own
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--config", type=Path, help="YAML config (see core/config.py for keys)")
@@ -66,9 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
-    demo = build_app(registry, cfg)
+    service = build_service(registry, cfg)
+    demo = build_app(registry, cfg, service)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
-                theme=gr.themes.Soft())
+                theme=gr.themes.Soft(), app_kwargs=server_kwargs(service, cfg))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ class ServerConfig:
     port: int = 7860
     max_queue: int = 64  # waiting requests before "busy"
     concurrency: int = 8  # events running at once (generation is batched behind them)
+    api: bool | None = None  # the OpenAI-compatible /v1 routes; None: on, except on ZeroGPU (no visitor quota there)
+    api_key: str = ""  # bearer key the /v1 routes require ("" = none; the env var PLAYGROUND_API_KEY sets one too)
+    stream_updates_per_s: float = 20.0  # text updates per answer sent to a browser, /chat or /v1 (0 = every token)
 
 
 @dataclass(frozen=True)

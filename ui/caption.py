@@ -87,7 +87,8 @@ def build(service: Service, cfg: AppConfig) -> None:
         params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
         yield from stream_into_chat(lambda: caption_events(service, path, text, chosen_style, history, model_id,
                                                            prec, params, session_key(request)),
-                                    history, shown, text, strip=True)
+                                    history, shown, text, strip=True,
+                                    updates_per_s=cfg.server.stream_updates_per_s)
 
     def on_stop(request: gr.Request) -> None:
         service.stop(session_key(request))
@@ -120,7 +121,7 @@ def build_api(service: Service, cfg: AppConfig) -> None:
         prec = precision or service.registry.hardware.full_precision.value
         params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
         yield from stream_text(lambda: caption_events(service, image, question, style, [], model, prec, params),
-                               strip=True)
+                               strip=True, updates_per_s=cfg.server.stream_updates_per_s)
 
     with gr.Column(visible=False):
         fields = [image_input(label="image"), gr.Textbox("", label="question"),

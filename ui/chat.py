@@ -62,7 +62,7 @@ def build(service: Service, cfg: AppConfig) -> None:
         params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
         yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
                                                            session=session_key(request)),
-                                    history, shown, text)
+                                    history, shown, text, updates_per_s=cfg.server.stream_updates_per_s)
 
     def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         turns = [m for m in history if not is_metrics(m)]
@@ -110,6 +110,7 @@ def build_api(service: Service, cfg: AppConfig) -> None:
         prec = precision or service.registry.hardware.full_precision.value
         params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
         request = ChatRequest(message or "", (), system or "", document or "")
-        yield from stream_text(lambda: service.stream(request, model, prec, params))
+        yield from stream_text(lambda: service.stream(request, model, prec, params),
+                               updates_per_s=cfg.server.stream_updates_per_s)
 
     gr.api(chat, api_name="chat", concurrency_limit=None)

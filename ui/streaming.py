@@ -1,4 +1,8 @@
-"""The one streaming loop of the generating tabs: Service events -> the chatbot, the context meter, the input box."""
+"""The one streaming loop of the generating tabs: Service events -> the chatbot, the context meter, the input box.
+
+Text is paced (core.serving.pacing): at most `updates_per_s` updates a second reach the browser or /chat, each the
+whole answer so far, and the final text always arrives.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from typing import Any
 import gradio as gr
 
 from core.errors import PlaygroundError
+from core.serving.pacing import pace
 from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
 
 LOADING = "Loading the model…"
+UPDATES_PER_S = 20.0  # ServerConfig.stream_updates_per_s
 
 
 def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) -> Iterator[tuple[str, str, str | None]]:
@@ -31,7 +37,7 @@ def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) ->
 
 def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history: list[dict[str, Any]],
                      shown: list[dict[str, Any]], typed: str, notices: Iterable[str] = (),
-                     strip: bool = False) -> Iterator[Any]:
+                     strip: bool = False, updates_per_s: float = UPDATES_PER_S) -> Iterator[Any]:
     """Yield (chatbot, meter, input box) while the answer streams into shown[-1].
 
     On a PlaygroundError the conversation goes back to `history` and the typed text back into the box: no lost work.
@@ -39,7 +45,7 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
     try:
         events = open_events()  # validation errors are raised here, before anything is shown
         yield shown, LOADING, gr.Textbox(value="", interactive=False)
-        for partial, meter, metrics in answer_parts(events, notices):
+        for partial, meter, metrics in answer_parts(pace(events, updates_per_s), notices):
             shown[-1] = {"role": "assistant", "content": partial.lstrip() if strip else partial}
             if metrics:
                 shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
@@ -50,10 +56,11 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
     yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
 
-def stream_text(open_events: Callable[[], Iterable[ServiceEvent]], strip: bool = False) -> Iterator[str]:
-    """The answer so far at each step, for the plain API endpoints; errors become gr.Error."""
+def stream_text(open_events: Callable[[], Iterable[ServiceEvent]], strip: bool = False,
+                updates_per_s: float = UPDATES_PER_S) -> Iterator[str]:
+    """The answer so far at each (paced) step, for the plain API endpoints; errors become gr.Error."""
     try:
-        for partial, _meter, _metrics in answer_parts(open_events()):
+        for partial, _meter, _metrics in answer_parts(pace(open_events(), updates_per_s)):
             yield partial.lstrip() if strip else partial
     except PlaygroundError as exc:
         raise gr.Error(str(exc)) from None

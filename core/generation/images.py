@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -37,22 +38,38 @@ def load_image(source: ImageSource | None, limits: LimitsConfig) -> PreparedImag
     size = path.stat().st_size
     if size == 0:
         raise BadFileError(f"{path.name} is empty (0 bytes), not an image.")
+    _check_bytes(size, path.name, limits)
+    return _open(path, path.name, limits)
+
+
+def load_image_bytes(data: bytes, limits: LimitsConfig, name: str = "The image") -> PreparedImage:
+    """load_image for bytes already in memory (e.g. a data: URI): the same checks, the same messages."""
+    if not data:
+        raise BadFileError(f"{name} is empty (0 bytes), not an image.")
+    _check_bytes(len(data), name, limits)
+    return _open(io.BytesIO(data), name, limits)
+
+
+def _check_bytes(size: int, name: str, limits: LimitsConfig) -> None:
     if size > limits.max_image_bytes:
-        raise BadFileError(f"{path.name} is {size / 1e6:.1f} MB; images up to "
+        raise BadFileError(f"{name} is {size / 1e6:.1f} MB; images up to "
                            f"{limits.max_image_bytes / 1e6:.0f} MB are accepted.")
+
+
+def _open(source: Path | io.BytesIO, name: str, limits: LimitsConfig) -> PreparedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own pixel limit decides
-            with Image.open(path) as opened:
+            with Image.open(source) as opened:
                 return _prepare(opened, limits)
     except Image.DecompressionBombError:  # PIL refuses over ~179M pixels even to read the header
-        raise BadFileError(f"{path.name} is far too large in pixels to decode safely (a decompression bomb?). "
+        raise BadFileError(f"{name} is far too large in pixels to decode safely (a decompression bomb?). "
                            f"Images up to {limits.max_image_pixels:,} pixels are accepted.") from None
     except UnidentifiedImageError:
-        raise BadFileError(f"{path.name} is not an image this app can read "
+        raise BadFileError(f"{name} is not an image this app can read "
                            "(PNG, JPEG, WebP, GIF, BMP and TIFF work).") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data, found while decoding
-        raise BadFileError(f"{path.name} looks truncated or corrupt and cannot be decoded ({exc}).") from None
+        raise BadFileError(f"{name} looks truncated or corrupt and cannot be decoded ({exc}).") from None
 
 
 def _prepare(image: Image.Image, limits: LimitsConfig) -> PreparedImage:

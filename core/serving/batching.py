@@ -1,7 +1,8 @@
 """Step-level batching for a resident model: concurrent requests share each forward pass.
 
-One Batcher per resident model. Requests that arrive within WINDOW_S of an idle model are prefilled
-together; requests that arrive while a batch runs are prefilled and join it before the next step.
+One Batcher per resident model. A request that finds the model idle (nothing else waiting or running) is
+prefilled at once; when several arrive together at an idle model, the batcher waits WINDOW_S for companions
+and prefills them together; requests that arrive while a batch runs are prefilled and join it before the next step.
 A row leaves the batch the step after it ends (eos, token limit, Stop, consumer gone), so a
 finished row never holds the others back. Works for any model whose DynamicCache has plain layers,
 MLA (DeepseekV2/V3) included, where transformers' paged continuous batching fails. Qwen2/Llama use it
@@ -33,7 +34,7 @@ from core.models.loading import LoadedModel
 from core.serving.batch_state import BatchState, cache_is_plain, prefill
 from core.serving.row_sampling import RowSampler
 
-WINDOW_S = 0.02  # an idle model waits this long for companions before prefilling
+WINDOW_S = 0.02  # a burst arriving at an idle model waits this long for companions before prefilling
 MAX_ROWS = 16  # rows decoding at once; later requests wait for a free row
 MAX_WAITING = 64  # requests waiting for a row before new ones are told the server is busy
 
@@ -132,8 +133,8 @@ class Batcher:
 
     def _take(self, state: BatchState | None) -> list[Row] | None:
         """Rows to admit now; None when the thread should exit (nothing running, nothing pending)."""
-        if state is None:
-            time.sleep(self.window_s)  # let companions arrive
+        if state is None and self.window_s > 0 and self.waiting() > 1:
+            time.sleep(self.window_s)  # a burst: let its companions arrive (a lone request goes at once)
         with self._lock:
             gone = [r for r in self._pending if r.cancelled]  # stopped while waiting: no slot needed
             self._pending = [r for r in self._pending if not r.cancelled]
@@ -149,17 +150,17 @@ class Batcher:
 
     def _run(self) -> None:
         state: BatchState | None = None
-        while True:
-            new = self._take(state)
-            if new is None:
-                return
-            rows = (state.rows if state else []) + new
-            try:
-                with torch.inference_mode():
+        with torch.inference_mode():  # entered once per busy period, not once per step
+            while True:
+                new = self._take(state)
+                if new is None:
+                    return
+                rows = (state.rows if state else []) + new
+                try:
                     state = self._advance(state, new)
-            except BaseException as exc:  # every row in flight gets the readable error; memory is released
-                state = None
-                self._fail(rows, exc)
+                except BaseException as exc:  # every row in flight gets the readable error; memory is released
+                    state = None
+                    self._fail(rows, exc)
 
     def _advance(self, state: BatchState | None, new: list[Row]) -> BatchState | None:
         """Admit new rows (one prefill), then one decode step for all; returns the rows still going."""
@@ -182,11 +183,10 @@ class Batcher:
         """Choose each row's next token with its own settings and stream it; (batch,) token ids."""
         chosen = logits.argmax(dim=-1)  # (batch,) right for every plain greedy row, in one op
         for i, row in enumerate(rows):
-            if row.sampler.plain_greedy:
-                row.sampler.record(int(chosen[i]))
-            else:
+            if not row.sampler.plain_greedy:
                 chosen[i] = row.sampler.next_token(logits[i])
-        for row, token in zip(rows, chosen.tolist(), strict=True):
+        for row, token in zip(rows, chosen.tolist(), strict=True):  # one device -> host copy per step
+            row.sampler.record(token)
             if not row.cancelled:
                 row.new_tokens += 1
                 row.streamer.put(torch.tensor([token]))
