@@ -44,12 +44,12 @@ def max_body_bytes(cfg: AppConfig) -> int:
 def build_router(service: Service, cfg: AppConfig) -> APIRouter:
     """The /v1 routes calling this Service."""
     router = APIRouter(prefix="/v1")
-    key, full = api_key(cfg), service.registry.hardware.full_precision.value
+    full = service.registry.hardware.full_precision.value
 
     def guarded(handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
             try:
-                authorize(request, key)
+                authorize(request, api_key(cfg))  # read per request: a new key needs no restart
                 return await handler(request)
             except ApiError as exc:
                 return error_response(exc)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before transformers / gradio are imported anywhere: never touch the network, never write to ~.
@@ -20,7 +22,7 @@ os.environ.update({
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from core.config import AppConfig  # noqa: E402
+from core.config import AppConfig, LimitsConfig  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import Hardware, detect_hardware  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
@@ -62,3 +64,27 @@ def qwen(registry: ModelRegistry):
 def gptq4(registry: ModelRegistry):
     """The bundled DeepseekV3 GPTQ-quantized to 4 bits once per run (~30 s of calibration on 2 cores)."""
     return registry.get(TEXT_MODEL, "gptq-int4")
+
+
+# A 4K window keeps "document longer than the window" tests to seconds on 2 CPU cores.
+UI_CONFIG = AppConfig(limits=LimitsConfig(max_context_tokens=4096))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def app_url(registry: ModelRegistry) -> Iterator[str]:
+    """One running app for the UI and API tests (tabs, /chat, /caption and /v1), on a free loopback port."""
+    from app import build_app, build_service, server_kwargs
+
+    service = build_service(registry, UI_CONFIG)
+    demo = build_app(registry, UI_CONFIG, service)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                app_kwargs=server_kwargs(service, UI_CONFIG))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

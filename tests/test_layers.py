@@ -30,12 +30,15 @@ VIOLATIONS = [
     ("core/quant/weights.py", "import core.serving.registry", "core layers"),
     ("core/models/catalog.py", "import core.space.config", "only core.space"),
     ("core/generation/prompting.py", "import core.generation.stream", "no import cycles"),
+    ("api/models.py", "import torch", "api calls only"),
+    ("api/errors.py", "import ui.streaming", "api calls only"),
+    ("core/serving/service.py", "import api.errors", "core never imports the front ends"),
 ]
 
 
 @pytest.mark.parametrize(("path", "line", "contract"), VIOLATIONS, ids=[v[2].split()[0] + v[0] for v in VIOLATIONS])
 def test_a_planted_violation_breaks_its_contract(tmp_path, path, line, contract):
-    for package in ("core", "ui"):
+    for package in ("core", "ui", "api"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     target = tmp_path / path

@@ -79,9 +79,8 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
     doc_ids: list[int] = tokenizer(document, add_special_tokens=False)["input_ids"] if document else []
     kept_doc = len(doc_ids)
     ids = render(tokenizer, request, history, document)
-    while len(ids) > budget and history:
-        history = history[2:] if len(history) >= 2 else []
-        ids = render(tokenizer, request, history, document)
+    if len(ids) > budget and history:
+        history, ids = drop_oldest_turns(tokenizer, request, history, document, budget)
     while len(ids) > budget and kept_doc > 0:
         kept_doc = max(0, kept_doc - (len(ids) - budget) - 8)  # 8: slack for BPE merges at the cut
         document = tokenizer.decode(doc_ids[:kept_doc]) + ("\n[... document truncated ...]" if kept_doc else "")
@@ -93,6 +92,23 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
         )
     dropped = len(request.history) - len(history)
     return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc)
+
+
+def drop_oldest_turns(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str,
+                      budget: int) -> tuple[list[ChatTurn], list[int]]:
+    """The history without its fewest oldest pairs of turns that lets the prompt fit (all of them if none does).
+
+    A binary search over how many pairs to drop: log2(turns) renders, so 1,000 messages take ~10 renders, not 500.
+    """
+    low, high = 1, (len(history) + 1) // 2  # pairs to drop; dropping `high` pairs leaves no history
+    while low < high:
+        middle = (low + high) // 2
+        if len(render(tokenizer, request, history[2 * middle:], document)) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    kept = history[2 * low:]
+    return kept, render(tokenizer, request, kept, document)
 
 
 def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:
