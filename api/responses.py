@@ -63,7 +63,7 @@ class StopStrings:
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = stops
-        self.hold = max((len(s) for s in stops), default=1) - 1  # characters that might start a stop string
+        self.hold = max((len(s) for s in stops), default=1) - 1  # the most characters a partial match can take
         self.text = ""
         self.sent = 0  # characters of self.text already released
         self.hit = False
@@ -78,11 +78,19 @@ class StopStrings:
         if found:
             self.hit = True
             return self._release(min(found))
-        return self._release(max(self.sent, len(self.text) - self.hold))
+        return self._release(len(self.text) - self._open_tail())
 
     def flush(self) -> str:
         """What is left once the answer ended without a stop string."""
         return "" if self.hit else self._release(len(self.text))
+
+    def _open_tail(self) -> int:
+        """Characters at the end of the text that could still grow into a stop string."""
+        for size in range(min(self.hold, len(self.text)), 0, -1):
+            tail = self.text[-size:]
+            if any(s.startswith(tail) for s in self.stops):
+                return size
+        return 0
 
     def _release(self, end: int) -> str:
         out, self.sent = self.text[self.sent:end], max(self.sent, end)

@@ -131,3 +131,11 @@ def test_out_of_memory_mid_batch_is_readable_and_the_model_keeps_serving(deepsee
     assert batcher.active() == 0
     again = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
     assert again == generate_alone(deepseek, PROMPTS[0], GREEDY)
+
+
+def test_a_lone_request_at_an_idle_model_skips_the_gather_window(deepseek):
+    batcher = Batcher(deepseek, window_s=5.0)  # a burst would wait 5 s for companions; one request must not
+    start = time.perf_counter()
+    stream = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
+    assert next(stream) is not None and time.perf_counter() - start < 5.0
+    assert "".join(stream) is not None and batcher.active() == 0
