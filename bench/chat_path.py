@@ -1,7 +1,8 @@
 """Tokens/s of the app's chat path (Service.stream: validation, template, batcher, Stop) vs raw generate.
 
-Run: .venv/bin/python -m bench.chat_path [--model bundled/deepseek-v3-tiny] [--tokens 128] [--runs 5]
-Prints both rates and their ratio, measured in this one run (goal: ratio >= 0.9).
+Run: .venv/bin/python -m bench.chat_path [--model bundled/deepseek-v3-tiny] [--tokens 128] [--runs 5] [--threads N]
+Prints both rates and their ratio, measured in this one run (goal: ratio >= 0.95). --threads sets torch's threads
+(default: torch's own); on a shared, oversubscribed machine 1 thread keeps OpenMP barrier stalls out of the ratio.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     registry = ModelRegistry(default_catalog(), detect_hardware())
     loaded = registry.get(args.model, args.precision)
     service = Service(registry, LimitsConfig())
@@ -69,7 +73,8 @@ def main() -> None:
           f"median of {args.runs} runs, {torch.get_num_threads()} threads")
     print(f"raw model.generate : {raw:8.1f} tok/s")
     print(f"app Service.stream : {app:8.1f} tok/s")
-    print(f"ratio app/raw      : {app / raw:8.3f}  (goal >= 0.9)")
+    print(f"ratio app/raw      : {app / raw:8.3f}  (goal >= 0.95); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (a shared machine: figures are noisy)")
 
 
 if __name__ == "__main__":

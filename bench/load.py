@@ -1,14 +1,21 @@
-"""N simulated users through the app's real /chat API (gradio_client; the app runs as `app.py` on a loopback port).
+"""N simulated users on three paths in one run: /chat (gradio_client), /v1 (openai client), in-process Service.
 
 Run: .venv/bin/python -m bench.load [--model bundled/deepseek-v3-tiny] [--tokens 64] [--users 1 2 4 8 16]
-Greedy, fixed prompts, fixed max new tokens. Prints per N: aggregate tokens/s, p50/p95 time to first token,
-p50/p95 per-token latency and the server's resident memory (RSS); then the 8-vs-1 throughput and p95-TTFT
-ratios, all measured in this one run. The server is its own process, so client threads do not share its GIL.
+     [--repeats 3] [--threads 1]
+The app runs as `app.py` on a loopback port (UI and /v1 on one server). HTTP users are separate processes
+(bench/load_clients.py), so no client GIL is shared with another user or with the server; in-process users are
+threads calling Service.stream in this process (the model in-process, no HTTP). Levels and paths are interleaved,
+each repeated, so drift on a shared machine hits every path alike. Greedy, fixed prompts, fixed max new tokens;
+tokens are counted by re-tokenizing each answer on every path. Prints per path and N: aggregate tokens/s (median of
+repeats), p50/p95 time to first token (over all repeats), then the issue's goal ratios. --threads sets torch's
+threads in the server and in this process alike (default 1: on a shared, oversubscribed machine two OpenMP threads
+stall each other at every barrier, which swamps what this bench measures: the cost of the path, not of the GEMMs).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import socket
 import statistics
@@ -16,69 +23,99 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-import psutil  # noqa: E402
-from gradio_client import Client  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
-
-from core.config import LimitsConfig  # noqa: E402
-from core.generation.prompting import ChatRequest  # noqa: E402
-from core.generation.sampling import SamplingParams  # noqa: E402
-from core.generation.stream import GenerationStats  # noqa: E402
-from core.models.catalog import default_catalog  # noqa: E402
-from core.models.hardware import detect_hardware  # noqa: E402
-from core.models.memory import format_bytes  # noqa: E402
-from core.serving.registry import ModelRegistry  # noqa: E402
-from core.serving.service import Finished, Service  # noqa: E402
+from bench.load_clients import serve
 
 PROMPTS = ["Explain the while statement.", "What does the for statement do?", "How do I define a class?",
            "What is a list comprehension?", "Explain the try statement.", "What does import do?",
            "How are dictionaries used?", "What is a generator?"]
+PATHS = ("in-process", "/chat", "/v1")
+START_DELAY_S = 0.5  # commands carry a wall-clock start this far ahead, so every user starts together
 
 
 @dataclass(frozen=True)
 class UserResult:
     ttft_s: float
     total_s: float
-    tokens: int
-
-    @property
-    def per_token_s(self) -> float:
-        return (self.total_s - self.ttft_s) / (self.tokens - 1) if self.tokens > 1 else 0.0
+    text: str
 
 
-def one_user(client: Client, prompt: str, model: str, tokens: int, tokenizer) -> UserResult:
-    start = time.perf_counter()
-    first, text = None, ""
-    job = client.submit(prompt, "", "", model, "fp32", tokens, 0.0, 0.95, 50, 1.0, 0, api_name="/chat")
-    for partial in job:
-        if first is None and partial:
-            first = time.perf_counter()
-        text = partial
-    end = time.perf_counter()
-    return UserResult((first or end) - start, end - start, len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+@dataclass(frozen=True)
+class Level:
+    rate: float  # aggregate tokens/s, median of repeats
+    ttfts: list[float]  # every user's time to first token, all repeats
 
 
-def run_level(clients: list[Client], model: str, tokens: int, tokenizer) -> tuple[list[UserResult], float]:
-    results: list[UserResult] = []
-    lock = threading.Lock()
+class HttpUsers:
+    """max_users client processes for one HTTP path, reused for every level."""
 
-    def user(i: int) -> None:
-        result = one_user(clients[i], PROMPTS[i % len(PROMPTS)], model, tokens, tokenizer)
-        with lock:
-            results.append(result)
+    def __init__(self, path: str, url: str, model: str, max_users: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns, self.procs = [], []
+        for _ in range(max_users):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=serve, args=(path.strip("/"), url, model, theirs), daemon=True)
+            proc.start()
+            self.conns.append(ours)
+            self.procs.append(proc)
+        for conn in self.conns:
+            assert conn.recv() == "ready"
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(clients))]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, time.perf_counter() - start
+    def run(self, n: int, tokens: int) -> list[UserResult]:
+        start_at = time.time() + START_DELAY_S
+        for i, conn in enumerate(self.conns[:n]):
+            conn.send((PROMPTS[i % len(PROMPTS)], tokens, start_at))
+        return [UserResult(*conn.recv()) for conn in self.conns[:n]]
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+        for proc in self.procs:
+            proc.join(10)
+
+
+def in_process_users(model: str, threads: int) -> Callable[[int, int], list[UserResult]]:
+    """n threads calling Service.stream in this process, started together."""
+    import torch
+
+    from core.config import LimitsConfig
+    from core.generation.prompting import ChatRequest
+    from core.generation.sampling import SamplingParams
+    from core.models.catalog import default_catalog
+    from core.models.hardware import detect_hardware
+    from core.serving.registry import ModelRegistry
+    from core.serving.service import Service, TextDelta
+
+    torch.set_num_threads(threads)
+    service = Service(ModelRegistry(default_catalog(), detect_hardware()), LimitsConfig())
+
+    def run(n: int, tokens: int) -> list[UserResult]:
+        params = SamplingParams(max_new_tokens=tokens, temperature=0, repetition_penalty=1.0)
+        results: list[UserResult] = []
+        start_at = time.time() + START_DELAY_S
+
+        def user(i: int) -> None:
+            time.sleep(max(0.0, start_at - time.time()))
+            start, first, text = time.time(), None, ""
+            for event in service.stream(ChatRequest(PROMPTS[i % len(PROMPTS)]), model, "fp32", params):
+                if isinstance(event, TextDelta):
+                    first = first or (time.time() if event.text else None)
+                    text += event.text
+            end = time.time()
+            results.append(UserResult((first or end) - start, end - start, text))
+
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    run(2, 8)  # warm-up: loads the model
+    return run
 
 
 def pct(values: list[float], q: float) -> float:
@@ -86,18 +123,57 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    """app.py on a loopback port, as an operator would run it; returns once /chat answers."""
+def start_server(port: int, threads: int) -> subprocess.Popen:
+    """app.py on a loopback port, as an operator would run it; returns once /v1/models answers."""
+    import httpx
+
     server = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(240):
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    for _ in range(480):
         try:
-            Client(f"http://127.0.0.1:{port}/", verbose=False)
-            return server
-        except Exception:  # not listening yet
-            time.sleep(0.5)
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 200:
+                return server
+        except httpx.HTTPError:  # not listening yet
+            pass
+        time.sleep(0.5)
     server.kill()
-    raise SystemExit("the app did not start within 2 minutes")
+    raise SystemExit("the app did not start within 4 minutes")
+
+
+def measure(runners: dict[str, Any], users: list[int], tokens: int, repeats: int,
+            count: Callable[[str], int]) -> dict[str, dict[int, Level]]:
+    """Every path at every level, interleaved, `repeats` times."""
+    rates: dict[tuple[str, int], list[float]] = {}
+    ttfts: dict[tuple[str, int], list[float]] = {}
+    for _ in range(repeats):
+        for n in users:
+            for path, run in runners.items():
+                start = time.time()
+                results = run(n, tokens)
+                wall = max(start + START_DELAY_S + r.total_s for r in results) - start - START_DELAY_S
+                rates.setdefault((path, n), []).append(sum(count(r.text) for r in results) / wall)
+                ttfts.setdefault((path, n), []).extend(r.ttft_s for r in results)
+    return {path: {n: Level(statistics.median(rates[path, n]), ttfts[path, n]) for n in users} for path in runners}
+
+
+def report(levels: dict[str, dict[int, Level]], users: list[int]) -> None:
+    print(f"{'path':>10} {'users':>5} {'tok/s':>8} {'ttft p50':>9} {'ttft p95':>9}")
+    for path, by_n in levels.items():
+        for n in users:
+            level = by_n[n]
+            print(f"{path:>10} {n:>5} {level.rate:8.1f} {statistics.median(level.ttfts) * 1000:7.0f}ms "
+                  f"{pct(level.ttfts, .95) * 1000:7.0f}ms")
+    core = levels["in-process"]
+    if 1 in users:
+        for path in ("/chat", "/v1"):
+            print(f"goal 1 user {path:>5} / in-process tok/s : {levels[path][1].rate / core[1].rate:5.2f}  (>= 0.9)")
+    if 1 in users and 8 in users:
+        for path in PATHS:
+            by_n = levels[path]
+            print(f"goal {path:>10} 8 users / 1 user tok/s  : {by_n[8].rate / by_n[1].rate:5.2f}  (>= 3.5)")
+            print(f"goal {path:>10} p95 TTFT 8 users / 1 user: "
+                  f"{pct(by_n[8].ttfts, .95) / pct(by_n[1].ttfts, .95):5.2f}  (<= 2)")
 
 
 def main() -> None:
@@ -105,68 +181,38 @@ def main() -> None:
     parser.add_argument("--model", default="bundled/deepseek-v3-tiny")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--users", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, in the server and in-process")
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from transformers import AutoTokenizer
+
+    from core.models.catalog import default_catalog
+
     tokenizer = AutoTokenizer.from_pretrained(default_catalog().get(args.model).source)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = start_server(port)
+    url = f"http://127.0.0.1:{port}/"
+    server = start_server(port, args.threads)
+    http = {path: HttpUsers(path, url, args.model, max(args.users)) for path in ("/chat", "/v1")}
     try:
-        clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(max(args.users))]
-        run_level(clients[:2], args.model, 8, tokenizer)  # warm-up: loads the model
-        report(clients, args, tokenizer, psutil.Process(server.pid))
+        for users in http.values():
+            users.run(2, 8)  # warm-up: the server loads the model
+        runners = {"in-process": in_process_users(args.model, args.threads), **{p: u.run for p, u in http.items()}}
+        print(f"model {args.model} fp32, greedy, {args.tokens} new tokens, {args.repeats} repeats, {args.threads} "
+              f"torch thread(s); load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at start (a shared machine: figures are noisy)")
+        levels = measure(runners, args.users, args.tokens, args.repeats,
+                         lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+        report(levels, args.users)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
+        for users in http.values():
+            users.close()
         server.terminate()
         server.wait(30)
-    core_only(args)
-
-
-def core_only(args: argparse.Namespace) -> None:
-    """The same users calling Service.stream in-process: what the batcher costs without HTTP and gradio."""
-    registry = ModelRegistry(default_catalog(), detect_hardware())
-    service = Service(registry, LimitsConfig())
-    loaded = registry.get(args.model, "fp32")
-    params = SamplingParams(max_new_tokens=args.tokens, temperature=0, repetition_penalty=1.0)
-    print("core only (Service.stream in this process, no HTTP):")
-    rates: dict[int, float] = {}
-    for n in args.users:
-        stats: list[GenerationStats] = []
-
-        def user(i: int, out: list[GenerationStats] = stats) -> None:
-            events = list(service.stream(ChatRequest(PROMPTS[i % len(PROMPTS)]), args.model, "fp32", params))
-            assert isinstance(events[-1], Finished)
-            out.append(events[-1].stats)
-
-        threads = [threading.Thread(target=user, args=(i,)) for i in range(n)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rates[n] = sum(s.new_tokens for s in stats) / (time.perf_counter() - start)
-        ttfts = [s.ttft_s for s in stats]
-        print(f"{n:>5} {rates[n]:8.1f} tok/s  ttft p50 {statistics.median(ttfts) * 1000:5.0f}ms "
-              f"p95 {pct(ttfts, .95) * 1000:5.0f}ms  peak rows {registry.batcher(loaded.key).peak_rows}")
-    if 1 in rates and 8 in rates:
-        print(f"core throughput 8 users / 1 user : {rates[8] / rates[1]:.2f}x")
-
-
-def report(clients: list[Client], args: argparse.Namespace, tokenizer, server: psutil.Process) -> None:
-    print(f"model {args.model} fp32, greedy, {args.tokens} new tokens, through /chat; server RSS after warm-up "
-          f"{format_bytes(server.memory_info().rss)}")
-    print(f"{'users':>5} {'tok/s':>8} {'ttft p50':>9} {'ttft p95':>9} {'tok p50':>8} {'tok p95':>8} {'server RSS':>11}")
-    summary: dict[int, tuple[float, float]] = {}
-    for n in args.users:
-        results, wall = run_level(clients[:n], args.model, args.tokens, tokenizer)
-        rate = sum(r.tokens for r in results) / wall
-        ttfts, per_token = [r.ttft_s for r in results], [r.per_token_s for r in results]
-        summary[n] = (rate, pct(ttfts, 0.95))
-        print(f"{n:>5} {rate:8.1f} {statistics.median(ttfts) * 1000:7.0f}ms {pct(ttfts, .95) * 1000:7.0f}ms "
-              f"{statistics.median(per_token) * 1000:6.1f}ms {pct(per_token, .95) * 1000:6.1f}ms "
-              f"{format_bytes(server.memory_info().rss):>11}")
-    if 1 in summary and 8 in summary:
-        print(f"throughput 8 users / 1 user : {summary[8][0] / summary[1][0]:.2f}x  (goal >= 3)")
-        print(f"p95 TTFT   8 users / 1 user : {summary[8][1] / summary[1][1]:.2f}x  (goal < 2)")
 
 
 if __name__ == "__main__":

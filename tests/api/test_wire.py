@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api import api_enabled
 from api.errors import ApiError, from_playground
 from api.requests import parse_chat
 from api.responses import StopStrings, finish_reason_of
@@ -71,3 +72,8 @@ def test_finish_reason_is_length_only_when_the_limit_ended_the_answer():
     stats = GenerationStats(3, 8, 0.1, 0.5, "cpu", "fp32", False)
     assert finish_reason_of(stats, 8, False) == "length"
     assert finish_reason_of(stats, 9, False) == "stop" and finish_reason_of(stats, 8, True) == "stop"
+
+
+def test_the_api_is_off_on_zerogpu_unless_the_config_turns_it_on():
+    assert api_enabled(None, zero_gpu=False) and not api_enabled(None, zero_gpu=True)
+    assert api_enabled(True, zero_gpu=True) and not api_enabled(False, zero_gpu=False)
