@@ -18,6 +18,7 @@ from core.config import AppConfig, load_config  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.remotes import RemoteHub, build_hub  # noqa: E402
 from core.serving.service import Service  # noqa: E402
 from core.space.config import load_space_config  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
@@ -27,17 +28,20 @@ from ui import quantize as quantize_tab  # noqa: E402
 TITLE = "DeepSeek Playground"
 
 
-def build_service(registry: ModelRegistry, cfg: AppConfig) -> Service:
-    """The Service every front end calls; on ZeroGPU its generation runs under @spaces.GPU, sized per request."""
+def build_service(registry: ModelRegistry, cfg: AppConfig, remotes: RemoteHub | None = None) -> Service:
+    """The Service every front end calls; on ZeroGPU its local generation runs under @spaces.GPU, sized per request.
+    Remote models join the registry's catalog (so every picker lists them) but are served by their own servers."""
+    for entry in (remotes.entries() if remotes else []):
+        registry.register(entry)
     if not zero_gpu_enabled():
-        return Service(registry, cfg.limits)
+        return Service(registry, cfg.limits, remotes=remotes)
     zero = load_space_config().zero_gpu  # spaces_config.yaml's slot sizing, read once at start-up
-    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size))
+    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size), remotes=remotes)
 
 
-def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
+def build_app(registry: ModelRegistry, cfg: AppConfig, remotes: RemoteHub | None = None) -> gr.Blocks:
     """All tabs around one shared registry and one Service."""
-    service = build_service(registry, cfg)
+    service = build_service(registry, cfg, remotes)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
@@ -60,13 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, help="YAML config (see core/config.py for keys)")
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
+    parser.add_argument("--remote", action="append", default=[], metavar="URL",
+                        help="an OpenAI-compatible server (e.g. http://gpu-box:8000/v1): adds every model it lists")
     args = parser.parse_args(argv)
     hardware = detect_hardware()
     cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
-    demo = build_app(registry, cfg)
+    remotes = build_hub(cfg.models.remote, args.remote)  # a server that is down is marked, never fatal
+    for url, why in remotes.down.items():
+        print(f"Remote {url} is not available: {why}")
+    demo = build_app(registry, cfg, remotes)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
                 theme=gr.themes.Soft())
 
