@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before transformers / gradio are imported anywhere: never touch the network, never write to ~.
@@ -62,3 +63,13 @@ def qwen(registry: ModelRegistry):
 def gptq4(registry: ModelRegistry):
     """The bundled DeepseekV3 GPTQ-quantized to 4 bits once per run (~30 s of calibration on 2 cores)."""
     return registry.get(TEXT_MODEL, "gptq-int4")
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory) -> Iterator[str]:
+    """`transformers serve` over the bundled qwen2 checkpoint on loopback, once per run; its /v1 URL."""
+    from core.paths import ASSETS
+    from tests.remote_servers import transformers_serve
+
+    with transformers_serve(ASSETS / "models" / "qwen2-tiny", tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url

@@ -19,6 +19,7 @@ import httpx
 
 WORDS = ["one", " two", " three", " four", " five"]
 API_KEY = "sekret"
+PROMPT_LOGPROBS = [None, -1.0, -2.0, -3.0]  # what /v1/completions scores any prompt as: perplexity e^2
 FAULT_MODELS = ["ok", "drop", "garbage", "badjson", "slow", "stall", "trickle", "hold", "busy429", "busy503",
                 "keyed", "error-event"]
 
@@ -71,6 +72,9 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         with self.server.lock:
             self.server.bodies.append(body)
+        if self.path == "/v1/completions":  # vLLM-style echo + logprobs: the prompt's tokens scored
+            logprobs = {"token_logprobs": PROMPT_LOGPROBS, "tokens": ["a"] * len(PROMPT_LOGPROBS)}
+            return self._json(200, {"choices": [{"text": "", "index": 0, "logprobs": logprobs}]})
         try:
             self._answer(body.get("model", ""))
         except (BrokenPipeError, ConnectionResetError):

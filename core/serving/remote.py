@@ -72,7 +72,7 @@ class RemoteServer:
         """The model names GET /models lists; ModelUnavailableError when the server cannot be asked."""
         start = time.perf_counter()
         try:
-            response = self._client.get("/models", headers=headers(api_key_env))
+            response = self._client.get("/models", headers={**headers(api_key_env), "Connection": "close"})
         except httpx.HTTPError as exc:
             raise self._record_failure(self._transport_error(exc), _unreachable(exc)) from None
         if response.status_code != 200:
@@ -97,14 +97,31 @@ class RemoteServer:
             self._count(-1)
             self._slots.release()
 
+    def prompt_logprobs(self, model: str, text: str, api_key_env: str = "") -> list[float] | str:
+        """Log-probabilities of text's tokens as the server scores them (legacy /completions with echo and logprobs,
+        as vLLM answers it); a sentence saying why when the server gives none."""
+        body = {"model": model, "prompt": text, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 0}
+        try:
+            response = self._client.post("/completions", json=body, headers=headers(api_key_env))
+        except httpx.HTTPError as exc:
+            return f"the server could not be asked ({_reason(exc)})"
+        if response.status_code != 200:
+            return f"the server refused echo + logprobs ({response.status_code})"
+        try:
+            values = response.json()["choices"][0]["logprobs"]["token_logprobs"]
+            scored = [float(v) for v in values if v is not None]
+        except (ValueError, KeyError, TypeError, IndexError):
+            return "the server returned no prompt logprobs"
+        return scored or "the server returned no prompt logprobs"
+
     def close(self) -> None:
         self._client.close()
 
     def _stream(self, body: dict[str, Any], api_key_env: str, stop: threading.Event) -> Iterator[Chunk]:
         start, first = time.perf_counter(), True
         try:
-            with self._client.stream("POST", "/chat/completions", json={**body, "stream": True},
-                                     headers=headers(api_key_env)) as response:
+            response = self._open(body, api_key_env)
+            try:
                 if response.status_code != 200:
                     text = response.read().decode("utf-8", "replace")
                     raise self._record_failure(http_error(response.status_code, text, self.host, body.get("model", ""),
@@ -115,10 +132,21 @@ class RemoteServer:
                             first = False
                             self._record_success(time.perf_counter() - start)
                         yield chunk
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             if stop.is_set():  # our own hang-up on Stop
                 return
             raise self._record_failure(self._transport_error(exc), _unreachable(exc)) from None
+
+    def _open(self, body: dict[str, Any], api_key_env: str) -> httpx.Response:
+        """Send the request; once more on a fresh connection if a pooled one turns out dead before any answer."""
+        request = self._client.build_request("POST", "/chat/completions", json={**body, "stream": True},
+                                             headers=headers(api_key_env))
+        try:
+            return self._client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return self._client.send(request, stream=True)
 
     def _transport_error(self, exc: httpx.HTTPError) -> Exception:
         if isinstance(exc, httpx.ConnectTimeout):

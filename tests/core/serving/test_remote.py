@@ -3,6 +3,7 @@ kept, Stop and disconnect hanging up, bounded concurrency, discovery, and no loc
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.models.catalog import default_catalog
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub, build_hub
 from core.serving.service import Finished, Notice, Service, TextDelta
+from tests.conftest import DENSE_MODEL
 from tests.remote_servers import API_KEY, fault_server, free_port
 
 GREEDY = SamplingParams(max_new_tokens=16, temperature=0.0)
@@ -129,11 +131,12 @@ def test_stop_hangs_up_on_the_server(faults, hardware):
     stop = threading.Event()
 
     def run() -> None:
-        events = service.stream(ChatRequest("hi"), "remote/trickle", "", GREEDY, stop=stop)
-        for n, _ in enumerate(events):
-            if n == 3:
+        seen = []
+        for event in service.stream(ChatRequest("hi"), "remote/trickle", "", GREEDY, stop=stop):
+            seen.append(event)
+            if len(seen) == 3:
                 stop.set()
-        assert isinstance(_, Finished) and _.stats.stopped
+        assert isinstance(seen[-1], Finished) and seen[-1].stats.stopped
 
     elapsed, hangups = _hangups_after(faults, run)
     assert elapsed < 3 and hangups == 1  # the server saw the disconnect (400 words would take 20 s)
@@ -196,3 +199,18 @@ def test_config_reads_remote_models_and_names_a_missing_key(tmp_path: Path):
     with pytest.raises(BadSettingError, match="must start with http"):
         build_hub(load_config(path).models.remote)
     assert AppConfig().models.remote == ()
+
+
+def test_a_comparison_row_for_a_remote_with_prompt_logprobs_has_its_perplexity(faults, hardware):
+    from core.quant.comparison import compare_precisions
+    from core.serving.remote_compare import add_remote_rows
+
+    service = service_for(hardware, remote(faults.url, "ok"))
+    run = compare_precisions(service.registry, DENSE_MODEL, ["fp32"], "hello", GREEDY)
+    run = add_remote_rows(run, service.registry, service.remotes, ["remote/ok"])
+    local, row = run.results
+    assert faults.bodies[-1]["echo"] is True and faults.bodies[-1]["logprobs"] == 0
+    assert row.perplexity == pytest.approx(math.exp(2.0))
+    assert row.perplexity_change == pytest.approx(math.exp(2.0) / local.perplexity - 1)
+    assert row.output == "one two three four five" and row.new_tokens == 5 and "perplexity" not in row.unmeasured
+    assert "memory MB" in row.unmeasured and "KL and top-1" in row.note
