@@ -31,8 +31,6 @@ TITLE = "DeepSeek Playground"
 def build_service(registry: ModelRegistry, cfg: AppConfig, remotes: RemoteHub | None = None) -> Service:
     """The Service every front end calls; on ZeroGPU its local generation runs under @spaces.GPU, sized per request.
     Remote models join the registry's catalog (so every picker lists them) but are served by their own servers."""
-    for entry in (remotes.entries() if remotes else []):
-        registry.register(entry)
     if not zero_gpu_enabled():
         return Service(registry, cfg.limits, remotes=remotes)
     zero = load_space_config().zero_gpu  # spaces_config.yaml's slot sizing, read once at start-up
@@ -61,18 +59,21 @@ def build_app(registry: ModelRegistry, cfg: AppConfig, remotes: RemoteHub | None
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("--config", type=Path, help="YAML config (see core/config.py for keys)")
+    parser.add_argument("--config", type=Path, default=os.environ.get("PLAYGROUND_CONFIG") or None,
+                        help="YAML config (see core/config.py for keys); default: $PLAYGROUND_CONFIG")
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
     parser.add_argument("--remote", action="append", default=[], metavar="URL",
                         help="an OpenAI-compatible server (e.g. http://gpu-box:8000/v1): adds every model it lists")
+    parser.add_argument("--remote-key-env", default="", metavar="NAME",
+                        help="the environment variable holding the --remote servers' API key")
     args = parser.parse_args(argv)
     hardware = detect_hardware()
     cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
-    remotes = build_hub(cfg.models.remote, args.remote)  # a server that is down is marked, never fatal
+    remotes = build_hub(cfg.models.remote, args.remote, args.remote_key_env)  # a server that is down: marked
     for url, why in remotes.down.items():
         print(f"Remote {url} is not available: {why}")
     demo = build_app(registry, cfg, remotes)

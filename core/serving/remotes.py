@@ -135,13 +135,13 @@ class RemoteHub:
             server.close()
 
 
-def build_hub(configs: Iterable[RemoteModelConfig], urls: Iterable[str] = ()) -> RemoteHub:
-    """The configured remotes plus every model each URL lists, each server asked once; never raises for a server
-    that is down (its models are marked unavailable, a URL that cannot be listed is noted in hub.down)."""
+def build_hub(configs: Iterable[RemoteModelConfig], urls: Iterable[str] = (), key_env: str = "") -> RemoteHub:
+    """The configured remotes plus every model each URL lists (with the key in $key_env), each server asked once;
+    never raises for a server that is down (its models are marked unavailable, an unlisted URL is in hub.down)."""
     hub = RemoteHub(configs)
     hub.probe()
     for url in urls:
-        hub.discover(url)
+        hub.discover(url, RemoteModelConfig(id="", base_url=url, model="", api_key_env=key_env))
     return hub
 
 

@@ -38,6 +38,8 @@ class Service:
                  decorate: GpuDecorator | None = None, remotes: RemoteHub | None = None) -> None:
         self.registry, self.limits = registry, limits
         self.remotes = remotes or RemoteHub()  # models served elsewhere: routed to their server, never loaded here
+        for entry in self.remotes.entries():  # in the catalog, so every picker and check sees them
+            registry.register(entry)
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
 

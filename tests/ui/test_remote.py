@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,11 +14,11 @@ from gradio_client.exceptions import AppError
 from app import build_app
 from core.config import AppConfig, LimitsConfig, RemoteModelConfig
 from core.models.catalog import default_catalog
-from core.paths import ASSETS
+from core.paths import ASSETS, ROOT
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub, build_hub
 from tests.conftest import DENSE_MODEL
-from tests.remote_servers import fault_server, free_port
+from tests.remote_servers import fault_server, free_port, wait_ready
 from tests.ui.conftest import free_port as free_app_port
 from ui.controls import model_choices, precision_choices
 from ui.resources import remote_table
@@ -101,3 +104,21 @@ def test_compare_adds_remote_rows_that_say_what_they_could_not_measure(remote_cl
     # transformers serve streams the rendered prompt first, so its answer agrees with fp32's only after that echo
     assert 0 <= engine_row["greedy_agreement"] <= 1
     assert "busy (429)" in rows["remote/busy429"]["error"]
+
+
+def test_the_app_starts_with_every_remote_down_and_says_so(tmp_path):
+    """`python app.py --remote URL` and a configured remote, both unreachable: the app serves anyway."""
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    config = tmp_path / "remote.yaml"
+    config.write_text(f"models:\n  remote:\n    - id: remote/gone\n      base_url: {down}\n      model: x\n")
+    port, log = free_app_port(), tmp_path / "app.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--remote", down, "--port", str(port)], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PLAYGROUND_CONFIG": str(config)})
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/config", proc, 240)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert f"Remote {down} is not available: Cannot reach the remote" in log.read_text()

@@ -37,8 +37,6 @@ def remote(server_url: str, model: str, **kw) -> RemoteModelConfig:
 def service_for(hardware, *configs: RemoteModelConfig) -> Service:
     hub = build_hub(configs)
     registry = ModelRegistry(default_catalog(), hardware)
-    for entry in hub.entries():
-        registry.register(entry)
     return Service(registry, LimitsConfig(), remotes=hub)
 
 

@@ -28,8 +28,6 @@ def service(engine, hardware):
     hub = build_hub([RemoteModelConfig("remote/qwen2-tiny", engine, str(CHECKPOINT), max_concurrency=8),
                      RemoteModelConfig("remote/wrong", engine, "deepseek-ai/DeepSeek-V3")])
     local = ModelRegistry(default_catalog(), hardware)
-    for entry in hub.entries():
-        local.register(entry)
     yield Service(local, LimitsConfig(), remotes=hub)
     hub.close()
 
