@@ -212,3 +212,20 @@ def test_a_comparison_row_for_a_remote_with_prompt_logprobs_has_its_perplexity(f
     assert row.perplexity_change == pytest.approx(math.exp(2.0) / local.perplexity - 1)
     assert row.output == "one two three four five" and row.new_tokens == 5 and "perplexity" not in row.unmeasured
     assert "memory MB" in row.unmeasured and "KL and top-1" in row.note
+
+
+def test_an_image_goes_to_a_vision_remote_as_a_data_url_and_a_text_remote_refuses_it(faults, hardware):
+    from PIL import Image
+
+    from core.generation.vision import VisionRequest
+
+    service = service_for(hardware, RemoteModelConfig("remote/eyes", faults.url, "ok", vision=True),
+                          remote(faults.url, "ok"))
+    request = VisionRequest(Image.new("RGB", (8, 8), "red"), question="What colour?")
+    events = list(service.stream(request, "remote/eyes", "", GREEDY))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "one two three four five"
+    content = faults.bodies[-1]["messages"][0]["content"]
+    assert content[0]["image_url"]["url"].startswith("data:image/png;base64,") and content[1]["text"] == "What colour?"
+    assert "remote/eyes" in [e.model_id for e in service.registry.catalog.of_kind("vision", remote=True)]
+    with pytest.raises(BadSettingError, match="cannot see images"):
+        service.stream(request, "remote/ok", "", GREEDY)
