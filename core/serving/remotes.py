@@ -80,13 +80,13 @@ class RemoteHub:
     def discover(self, base_url: str, template: RemoteModelConfig | None = None) -> list[str]:
         """Add every model GET base_url/models lists as remote/<name>; a server that cannot be listed is noted."""
         base = template or RemoteModelConfig(id="", base_url=base_url, model="")
-        server = self.servers.get(base_url.rstrip("/")) or RemoteServer(
-            base_url, base.max_concurrency, base.connect_timeout_s, base.read_timeout_s)
-        self.servers.setdefault(server.base_url, server)
         try:
+            server = self.servers.get(base_url.rstrip("/")) or RemoteServer(
+                base_url, base.max_concurrency, base.connect_timeout_s, base.read_timeout_s)
+            self.servers.setdefault(server.base_url, server)
             names = server.list_models(base.api_key_env)
         except PlaygroundError as exc:
-            self.down[server.base_url] = str(exc)
+            self.down[base_url.rstrip("/")] = str(exc)
             return []
         self.down.pop(server.base_url, None)
         return [self.add(replace(base, id=f"remote/{name}", base_url=server.base_url, model=name)).config.id

@@ -170,6 +170,7 @@ def test_discovery_adds_every_listed_model(faults):
     added = hub.discover(faults.url)
     assert "remote/ok" in added and len(added) == len(set(added)) >= 10
     assert hub.report()[0].host == faults.url.split("//")[1].removesuffix("/v1")
+    assert hub.discover("gpu-box:8000") == [] and "must start with http" in hub.down["gpu-box:8000"]
 
 
 def test_remote_models_never_load_here_nor_count_against_the_budget(faults, hardware):
