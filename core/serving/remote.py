@@ -126,7 +126,7 @@ class RemoteServer:
                     text = response.read().decode("utf-8", "replace")
                     raise self._record_failure(http_error(response.status_code, text, self.host, body.get("model", ""),
                                                           api_key_env))
-                with hang_up_on(stop, response):
+                with HangUpOnStop(stop, response):
                     for chunk in parse_sse(response.iter_lines(), self.host):
                         if first and chunk.text:
                             first = False
@@ -233,13 +233,13 @@ def _chunk(data: str, host: str) -> Chunk:
     return Chunk(text, choices[0].get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"))
 
 
-class hang_up_on:  # noqa: N801  (used as a context manager, like contextlib's)
+class HangUpOnStop:
     """While active, a watcher closes the response's socket as soon as stop is set (unblocking the reader)."""
 
     def __init__(self, stop: threading.Event, response: httpx.Response) -> None:
         self.stop, self.response, self.done = stop, response, threading.Event()
 
-    def __enter__(self) -> hang_up_on:
+    def __enter__(self) -> HangUpOnStop:
         threading.Thread(target=self._watch, daemon=True).start()
         return self
 
