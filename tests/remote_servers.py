@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.in_flight += 1
             self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
-        time.sleep(0.5)
+        time.sleep(1.0)  # long enough for every admitted request to arrive, even on a loaded machine
         with self.server.lock:
             self.server.in_flight -= 1
 

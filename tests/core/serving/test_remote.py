@@ -174,12 +174,13 @@ def test_discovery_adds_every_listed_model(faults):
 
 
 def test_remote_models_never_load_here_nor_count_against_the_budget(faults, hardware):
-    service = service_for(hardware, remote(faults.url, "ok"))
-    free = service.registry.free_bytes()
+    budget = 50_000_000
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=budget)
+    service = Service(registry, LimitsConfig(), remotes=build_hub([remote(faults.url, "ok")]))
     with pytest.raises(BadSettingError, match="never loaded in this process"):
         service.registry.get("remote/ok", "fp32")
     answer(service, "remote/ok")
-    assert service.registry.resident() == [] and abs(service.registry.free_bytes() - free) < 200_000_000
+    assert service.registry.resident() == [] and service.registry.free_bytes() == budget
     assert [e.model_id for e in service.registry.catalog.of_kind("text")].count("remote/ok") == 0  # local lists
     assert "remote/ok" in [e.model_id for e in service.registry.catalog.of_kind("text", remote=True)]
 
