@@ -91,12 +91,12 @@ def build_dataclass(cls: type[T], raw: Any, where: str) -> T:
     unknown = sorted(set(raw) - names)
     if unknown:
         raise ConfigError(f"Unknown config key '{_join(where, unknown[0])}'. Known: {', '.join(sorted(names))}.")
+    values = {k: _convert(hints[k], v, _join(where, k)) for k, v in raw.items()}
     required = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [name for name in required if name not in raw]
     if missing:
         raise ConfigError(f"'{where or 'config'}' needs the key '{missing[0]}'.")
-    values = {k: _convert(hints[k], v, _join(where, k)) for k, v in raw.items()}
     return cls(**values)
 
 
