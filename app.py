@@ -20,6 +20,7 @@ from core.config import AppConfig, load_config  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.remotes import RemoteHub, build_hub  # noqa: E402
 from core.serving.service import Service  # noqa: E402
 from core.space.config import load_space_config  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
@@ -29,17 +30,19 @@ from ui import quantize as quantize_tab  # noqa: E402
 TITLE = "DeepSeek Playground"
 
 
-def build_service(registry: ModelRegistry, cfg: AppConfig) -> Service:
-    """The Service every front end calls; on ZeroGPU its generation runs under @spaces.GPU, sized per request."""
+def build_service(registry: ModelRegistry, cfg: AppConfig, remotes: RemoteHub | None = None) -> Service:
+    """The Service every front end calls; on ZeroGPU its local generation runs under @spaces.GPU, sized per request.
+    Remote models join the registry's catalog (so every picker lists them) but are served by their own servers."""
     if not zero_gpu_enabled():
-        return Service(registry, cfg.limits)
+        return Service(registry, cfg.limits, remotes=remotes)
     zero = load_space_config().zero_gpu  # spaces_config.yaml's slot sizing, read once at start-up
-    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size))
+    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size), remotes=remotes)
 
 
-def build_app(registry: ModelRegistry, cfg: AppConfig, service: Service | None = None) -> gr.Blocks:
+def build_app(registry: ModelRegistry, cfg: AppConfig, service: Service | None = None,
+              remotes: RemoteHub | None = None) -> gr.Blocks:
     """All tabs around one shared registry and one Service."""
-    service = service or build_service(registry, cfg)
+    service = service or build_service(registry, cfg, remotes)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
@@ -66,16 +69,24 @@ def server_kwargs(service: Service, cfg: AppConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("--config", type=Path, help="YAML config (see core/config.py for keys)")
+    parser.add_argument("--config", type=Path, default=os.environ.get("PLAYGROUND_CONFIG") or None,
+                        help="YAML config (see core/config.py for keys); default: $PLAYGROUND_CONFIG")
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
+    parser.add_argument("--remote", action="append", default=[], metavar="URL",
+                        help="an OpenAI-compatible server (e.g. http://gpu-box:8000/v1): adds every model it lists")
+    parser.add_argument("--remote-key-env", default="", metavar="NAME",
+                        help="the environment variable holding the --remote servers' API key")
     args = parser.parse_args(argv)
     hardware = detect_hardware()
     cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
-    service = build_service(registry, cfg)
+    remotes = build_hub(cfg.models.remote, args.remote, args.remote_key_env)  # a server that is down: marked
+    for url, why in remotes.down.items():
+        print(f"Remote {url} is not available: {why}")
+    service = build_service(registry, cfg, remotes)
     demo = build_app(registry, cfg, service)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
                 theme=gr.themes.Soft(), app_kwargs=server_kwargs(service, cfg))

@@ -44,11 +44,27 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class RemoteModelConfig:
+    """A model served by an OpenAI-compatible engine elsewhere (vLLM, SGLang, TGI, `transformers serve`...)."""
+
+    id: str  # what users pick, e.g. "remote/deepseek-v3"
+    base_url: str  # e.g. http://gpu-box:8000/v1
+    model: str  # the name the server knows
+    api_key_env: str = ""  # the environment variable holding the key ("" = no key)
+    vision: bool = False  # True: image parts are sent (Caption tab)
+    max_concurrency: int = 8  # requests in flight to this server at once; more wait, then get "busy"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 120.0  # longest silence between two stream events
+    context_window: int = 32768  # shown in the context meter
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     default_text: str = "bundled/deepseek-v3-tiny"
     default_vision: str = "bundled/deepseek-vl-tiny"
     memory_budget_bytes: int | None = None  # None: free device memory / available RAM
     local_paths: dict[str, str] = field(default_factory=dict)  # catalog id -> local folder
+    remote: tuple[RemoteModelConfig, ...] = ()  # OpenAI-compatible servers elsewhere (README "Scale out")
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,11 @@ def build_dataclass(cls: type[T], raw: Any, where: str) -> T:
     if unknown:
         raise ConfigError(f"Unknown config key '{_join(where, unknown[0])}'. Known: {', '.join(sorted(names))}.")
     values = {k: _convert(hints[k], v, _join(where, k)) for k, v in raw.items()}
+    required = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise ConfigError(f"'{where or 'config'}' needs the key '{missing[0]}'.")
     return cls(**values)
 
 
@@ -98,6 +119,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if origin in (dict, list, tuple):
         if not isinstance(value, origin if origin is not tuple else (list, tuple)):
             raise ConfigError(f"'{where}' must be a {origin.__name__}.")
+        item = typing.get_args(hint)[0] if origin is not dict and typing.get_args(hint) else None
+        if item is not None and dataclasses.is_dataclass(item):
+            value = [build_dataclass(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(value) if origin is tuple else value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -88,3 +88,13 @@ def app_url(registry: ModelRegistry) -> Iterator[str]:
                 app_kwargs=server_kwargs(service, UI_CONFIG))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory) -> Iterator[str]:
+    """`transformers serve` over the bundled qwen2 checkpoint on loopback, once per run; its /v1 URL."""
+    from core.paths import ASSETS
+    from tests.remote_servers import transformers_serve
+
+    with transformers_serve(ASSETS / "models" / "qwen2-tiny", tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url

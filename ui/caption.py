@@ -72,7 +72,8 @@ def build(service: Service, cfg: AppConfig) -> None:
                 stop = gr.Button("Stop", variant="stop", elem_id="caption-stop")
                 clear = gr.Button("Clear", elem_id="caption-clear")
         with gr.Column(scale=2):
-            model, precision = model_picker(registry, "vision", cfg.models.default_vision, "caption")
+            model, precision = model_picker(registry, "vision", cfg.models.default_vision, "caption",
+                                            service.remotes)
             with gr.Accordion("Sampling", open=False):
                 sampling = sampling_controls(cfg, "caption", max_new_tokens=64, temperature=0.0,
                                              repetition_penalty=1.0)

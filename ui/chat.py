@@ -44,7 +44,8 @@ def build(service: Service, cfg: AppConfig) -> None:
                 regenerate = gr.Button("Regenerate", elem_id="chat-regenerate")
                 clear = gr.Button("Clear", elem_id="chat-clear")
         with gr.Column(scale=2):
-            model, precision = model_picker(registry, "text", cfg.models.default_text, "chat")
+            model, precision = model_picker(registry, "text", cfg.models.default_text, "chat",
+                                            service.remotes)
             system = gr.Textbox(label="System prompt", lines=2, elem_id="chat-system",
                                 placeholder="e.g. You are a concise assistant.")
             with gr.Accordion("Sampling", open=False):

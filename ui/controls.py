@@ -12,6 +12,7 @@ from core.generation.sampling import SamplingParams
 from core.models.catalog import Kind
 from core.quant.backends import available_precisions
 from core.serving.registry import ModelRegistry
+from core.serving.remotes import REMOTE_PRECISION, RemoteHub
 
 
 @dataclass
@@ -51,11 +52,12 @@ def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty
                           float(repetition_penalty), chosen_seed)
 
 
-def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown]:
-    """A model dropdown (bundled first) and the precision dropdown it drives."""
-    model = gr.Dropdown(model_choices(registry, kind), value=default, label="Model", elem_id=f"{prefix}-model",
-                        allow_custom_value=False)
-    model.focus(lambda: gr.Dropdown(choices=model_choices(registry, kind)), None, model,  # models added at runtime
+def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,
+                 remotes: RemoteHub | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """A model dropdown (bundled first, remote models last, marked with their host) and its precision dropdown."""
+    model = gr.Dropdown(model_choices(registry, kind, remotes), value=default, label="Model",
+                        elem_id=f"{prefix}-model", allow_custom_value=False)
+    model.focus(lambda: gr.Dropdown(choices=model_choices(registry, kind, remotes)), None, model,  # runtime changes
                 api_visibility="private", queue=False)
     precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
                             label="Precision", elem_id=f"{prefix}-precision")
@@ -65,16 +67,25 @@ def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str)
     return model, precision
 
 
-def model_choices(registry: ModelRegistry, kind: Kind) -> list[tuple[str, str]]:
-    """(label, id) pairs for a model dropdown, read from the registry's catalog now (fine-tuned ones included)."""
-    entries = registry.catalog.of_kind(kind)
-    return [(f"{e.model_id}{'' if e.bundled or e.adapter_path else ' (Hub)'} · {e.params}", e.model_id)
-            for e in entries]
+def model_choices(registry: ModelRegistry, kind: Kind, remotes: RemoteHub | None = None) -> list[tuple[str, str]]:
+    """(label, id) pairs for a model dropdown, read from the registry's catalog now (fine-tuned and remote ones
+    included; a remote is marked with its host, and 'unavailable' when it could not be reached)."""
+    entries = registry.catalog.of_kind(kind, remote=remotes is not None)
+    return [(_label(e.model_id, e.params, e.bundled or bool(e.adapter_path), remotes), e.model_id) for e in entries
+            if not e.remote or (remotes is not None and remotes.serves(e.model_id))]
+
+
+def _label(model_id: str, params: str, local: bool, remotes: RemoteHub | None) -> str:
+    if remotes is not None and remotes.serves(model_id):
+        return f"{model_id} ({remotes.label(model_id)})"
+    return f"{model_id}{'' if local else ' (Hub)'} · {params}"
 
 
 def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
-    """(label, value) pairs for the precision dropdown of model_id on this hardware."""
+    """(label, value) pairs for the precision dropdown of model_id on this hardware (a remote's server decides)."""
     entry = registry.catalog.get(model_id)
+    if entry.remote:
+        return [("set by the remote server", REMOTE_PRECISION)]
     return [(p.label, p.value) for p in available_precisions(entry, registry.hardware)]
 
 

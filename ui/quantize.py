@@ -16,20 +16,22 @@ from core.errors import PlaygroundError
 from core.generation.sampling import SamplingParams
 from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
 from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
-from core.serving.registry import ModelRegistry
+from core.serving.remote_compare import add_remote_rows
 from core.serving.service import Service
 from ui.controls import precision_choices
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
 
-def run_comparison(registry: ModelRegistry, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
-                   max_new_tokens: float, seed: float | None, progress: Any = None) -> ComparisonRun:
-    """Widget values -> one compare_precisions call (greedy, so the outputs are comparable)."""
+def run_comparison(service: Service, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
+                   max_new_tokens: float, seed: float | None, progress: Any = None,
+                   remotes: list[str] | None = None) -> ComparisonRun:
+    """Widget values -> one compare_precisions call (greedy, so the outputs are comparable), plus remote rows."""
     params = SamplingParams(max_new_tokens=int(max_new_tokens), temperature=0.0, seed=int(seed or 0))
     params.check(cfg.limits.max_new_tokens)
     report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
-    return compare_precisions(registry, model_id, list(precisions or []), prompt or "", params, report)
+    run = compare_precisions(service.registry, model_id, list(precisions or []), prompt or "", params, report)
+    return add_remote_rows(run, service.registry, service.remotes, list(remotes or []), report)
 
 
 def outputs_html(run: ComparisonRun) -> str:
@@ -60,6 +62,9 @@ def build(service: Service, cfg: AppConfig) -> None:
         model = gr.Dropdown(text_models, value=default_model, label="Model", elem_id="quant-model")
         precisions = gr.CheckboxGroup(choices, value=[v for _, v in choices[:1]] + _quantized_defaults(choices),
                                       label="Precisions to compare", elem_id="quant-precisions")
+    remote_ids = list(service.remotes.models)
+    remotes = gr.CheckboxGroup(remote_ids, value=[], label="Remote endpoints to add as rows (same prompt, greedy)",
+                               elem_id="quant-remotes", visible=bool(remote_ids))
     prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2, elem_id="quant-prompt")
     with gr.Row():
         max_new = gr.Slider(1, min(256, cfg.limits.max_new_tokens), value=48, step=1, label="Max new tokens",
@@ -77,9 +82,10 @@ def build(service: Service, cfg: AppConfig) -> None:
         md_file = gr.File(label="Export Markdown", elem_id="quant-md")
 
     def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
-                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+                   chosen_remotes: list[str], progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         try:
-            run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
+            run = run_comparison(service, cfg, model_id, chosen, text, max_tokens, seed_value, progress,
+                                 chosen_remotes)
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
@@ -91,18 +97,18 @@ def build(service: Service, cfg: AppConfig) -> None:
         return gr.CheckboxGroup(choices=new, value=[v for _, v in new[:1]] + _quantized_defaults(new))
 
     model.change(on_model, model, precisions, api_visibility="private")
-    compare.click(on_compare, [model, precisions, prompt, max_new, seed],
+    compare.click(on_compare, [model, precisions, prompt, max_new, seed, remotes],
                   [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=1)
-    build_api(registry, cfg)
+    build_api(service, cfg)
 
 
-def build_api(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build_api(service: Service, cfg: AppConfig) -> None:
     """/compare: the same comparison for gradio_client; returns the JSON export as a dict."""
 
     def compare(model: str, precisions: list[str], prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 32,
-                seed: int = 0) -> dict:
+                seed: int = 0, remotes: list[str] | None = None) -> dict:
         try:
-            run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
+            run = run_comparison(service, cfg, model, precisions, prompt, max_new_tokens, seed, None, remotes)
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         return json.loads(to_json(run))

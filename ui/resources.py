@@ -9,10 +9,13 @@ import gradio as gr
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.models.memory import format_bytes
+from core.serving.remotes import RemoteHub
 from core.serving.service import Service
 from core.serving.usage import ResourceReport, report_resources, unload_idle
 
 HEADERS = ["Model", "Precision", "Device", "Backend", "Memory", "Idle (s)", "Running", "Waiting", "Peak batch"]
+REMOTE_HEADERS = ["Remote model", "Served as", "Host", "Reachable", "Last latency (s)", "In flight", "Limit",
+                  "Last error"]
 REFRESH_S = 2.0
 
 
@@ -30,6 +33,16 @@ def summary(report: ResourceReport, queued: int | None) -> str:
 def table(report: ResourceReport) -> list[list[Any]]:
     return [[m.model_id, m.precision, m.device, m.backend, format_bytes(m.memory_bytes), round(m.idle_s),
              m.running, m.waiting, m.peak_rows] for m in report.models]
+
+
+def remote_table(remotes: RemoteHub) -> list[list[Any]]:
+    """One row per remote model (never counted in the memory budget): reachable, latency, requests in flight;
+    a --remote URL that could not be listed is a row of its own."""
+    rows: list[list[Any]] = [[r.model_id, r.model, r.host, r.reachable,
+                              "" if r.latency_s is None else round(r.latency_s, 3), r.in_flight, r.limit, r.error]
+                             for r in remotes.report()]
+    rows += [["(none listed)", "", url, "no", "", 0, "", why] for url, why in remotes.down.items()]
+    return rows
 
 
 def choice(model_id: str, precision: str) -> str:
@@ -51,15 +64,19 @@ def build(service: Service, cfg: AppConfig) -> None:
         picked = gr.Dropdown([], label="Resident model", elem_id="resources-pick", scale=3)
         unload = gr.Button("Unload", variant="stop", elem_id="resources-unload", scale=1)
         refresh = gr.Button("Refresh", elem_id="resources-refresh", scale=1)
+    remotes = gr.Dataframe(headers=REMOTE_HEADERS, elem_id="resources-remotes", interactive=False,
+                           label="Remote models (served elsewhere, outside the memory budget)",
+                           visible=bool(service.remotes.models or service.remotes.down))
     timer = gr.Timer(REFRESH_S)
 
-    def on_refresh(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
+    def on_refresh(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown, list[list[Any]]]:
         report = report_resources(registry)
         names = [choice(m.model_id, m.precision) for m in report.models]
         return summary(report, queued()), table(report), gr.Dropdown(
-            choices=names, value=current if current in names else (names[0] if names else None))
+            choices=names, value=current if current in names else (names[0] if names else None)), \
+            remote_table(service.remotes)
 
-    def on_unload(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
+    def on_unload(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown, list[list[Any]]]:
         if not current:
             raise gr.Error("No model is resident.")
         model_id, _, precision = current.rpartition(" · ")
@@ -70,7 +87,7 @@ def build(service: Service, cfg: AppConfig) -> None:
             raise gr.Error(str(exc)) from None
         return on_refresh(None)
 
-    outputs = [info, models, picked]
+    outputs = [info, models, picked, remotes]
     for event in (timer.tick, refresh.click):
         event(on_refresh, picked, outputs, api_visibility="private", queue=False)
     unload.click(on_unload, picked, outputs, api_visibility="private")

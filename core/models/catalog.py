@@ -9,7 +9,7 @@ from core.errors import UnknownModelError
 from core.paths import ASSETS
 
 Kind = Literal["text", "vision"]
-Family = Literal["deepseek_v3", "deepseek_v2", "qwen2", "llama", "deepseek_vl", "deepseek_vl_hybrid"]
+Family = Literal["deepseek_v3", "deepseek_v2", "qwen2", "llama", "deepseek_vl", "deepseek_vl_hybrid", "remote"]
 
 BUNDLED_PREFIX = "bundled/"
 
@@ -29,6 +29,11 @@ class CatalogEntry:
     @property
     def bundled(self) -> bool:
         return self.model_id.startswith(BUNDLED_PREFIX)
+
+    @property
+    def remote(self) -> bool:
+        """Served by an OpenAI-compatible engine elsewhere (source is its base URL); never loaded here."""
+        return self.family == "remote"
 
     @property
     def moe(self) -> bool:
@@ -80,8 +85,11 @@ class Catalog:
                 return entry
         raise UnknownModelError(model_id, [e.model_id for e in self.entries])
 
-    def of_kind(self, kind: Kind) -> list[CatalogEntry]:
-        return [e for e in self.entries if e.kind == kind]
+    def of_kind(self, kind: Kind, remote: bool = False) -> list[CatalogEntry]:
+        """Entries of this kind that load here; with remote=True also those served elsewhere (a remote vision model
+        chats too, so it is listed for "text" as well)."""
+        return [e for e in self.entries if (e.kind == kind and (remote or not e.remote))
+                or (remote and e.remote and kind == "text")]
 
 
 def default_catalog(local_paths: dict[str, str] | None = None) -> Catalog:

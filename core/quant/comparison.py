@@ -59,6 +59,8 @@ class PrecisionResult:
     quantized_share: float = 0.0  # of all weights
     quantized_ratio: float = 0.0  # quantized weights' bytes / their full-precision bytes
     full_precision_parts: tuple[str, ...] = ()
+    unmeasured: tuple[str, ...] = ()  # table columns this row could not measure (e.g. memory of a remote server)
+    note: str = ""  # what the row could not measure and why
 
 
 @dataclass(frozen=True)

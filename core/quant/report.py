@@ -25,11 +25,12 @@ def table_rows(run: ComparisonRun) -> list[list[Any]]:
 def _row(r: PrecisionResult) -> list[Any]:
     if r.error:
         return [r.label, r.backend, r.bits, *([None] * 13), r.error]
-    return [r.label, r.backend, r.bits, round(r.load_s, 2), round(r.memory_bytes / 2**20, 3),
-            round(r.quantized_share, 3), round(r.quantized_ratio, 3), round(r.prefill_s, 4), round(r.ttft_s, 3),
-            round(r.tokens_per_s, 1), round(r.perplexity, 3), round(100 * r.perplexity_change, 2),
-            round(r.kl_mean, 5), round(r.top1_agreement, 4), round(r.greedy_agreement, 4),
-            f"{', '.join(r.full_precision_parts)} ({r.dtype})", ""]
+    values = [r.label, r.backend, r.bits, round(r.load_s, 2), round(r.memory_bytes / 2**20, 3),
+              round(r.quantized_share, 3), round(r.quantized_ratio, 3), round(r.prefill_s, 4), round(r.ttft_s, 3),
+              round(r.tokens_per_s, 1), round(r.perplexity, 3), round(100 * r.perplexity_change, 2),
+              round(r.kl_mean, 5), round(r.top1_agreement, 4), round(r.greedy_agreement, 4),
+              f"{', '.join(r.full_precision_parts)} ({r.dtype})", r.note]
+    return [None if column in r.unmeasured else value for column, value in zip(COLUMNS, values, strict=True)]
 
 
 def versions() -> dict[str, str]:

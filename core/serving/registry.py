@@ -11,7 +11,7 @@ from concurrent.futures import Future
 
 import torch
 
-from core.errors import OutOfMemoryError
+from core.errors import BadSettingError, OutOfMemoryError
 from core.models.budget import estimate_bytes, refusal_message
 from core.models.catalog import Catalog, CatalogEntry
 from core.models.hardware import Hardware, Precision, parse_precision
@@ -43,6 +43,8 @@ class ModelRegistry:
     def get(self, model_id: str, precision: Precision | str) -> LoadedModel:
         """The resident model for (model_id, precision), loading it once if needed."""
         entry = self.catalog.get(model_id)
+        if entry.remote:
+            raise BadSettingError(f"{model_id} is served by {entry.source}; it is never loaded in this process.")
         key = ModelKey(entry.model_id, parse_precision(precision))
         with self._lock:
             if key in self._resident:

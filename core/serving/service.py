@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from core.config import LimitsConfig
-from core.errors import BadSettingError, UnsupportedPrecisionError
+from core.errors import BadSettingError, EmptyInputError, UnsupportedPrecisionError
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
-from core.generation.stream import GenerationStats, TextStream, prepare_chat
+from core.generation.stream import TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
 from core.models.hardware import Precision, parse_precision
 from core.quant.backends import unavailable_reason
+from core.serving.events import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
+from core.serving.remotes import RemoteHub
 from core.serving.runner import GpuRunner
 from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
@@ -28,44 +29,17 @@ from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 GenerationRequest = ChatRequest | VisionRequest
 
 
-@dataclass(frozen=True)
-class ContextMeter:
-    """Sent once, before the first token: how much of the window the prompt takes and what was trimmed."""
-
-    summary: str
-    prompt_tokens: int
-    window: int
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the user should know about this answer (e.g. it was cut to fit a ZeroGPU slot)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    """Sent once, last."""
-
-    stats: GenerationStats
-    backend: str
-
-
-ServiceEvent = ContextMeter | TextDelta | Notice | Finished  # small and picklable: may cross ZeroGPU's process
 
 
 class Service:
     """Validate, admit, route and stream generation requests for every front end."""
 
     def __init__(self, registry: ModelRegistry, limits: LimitsConfig, zero: ZeroGpuSection | None = None,
-                 decorate: GpuDecorator | None = None) -> None:
+                 decorate: GpuDecorator | None = None, remotes: RemoteHub | None = None) -> None:
         self.registry, self.limits = registry, limits
+        self.remotes = remotes or RemoteHub()  # models served elsewhere: routed to their server, never loaded here
+        for entry in self.remotes.entries():  # in the catalog, so every picker and check sees them
+            registry.register(entry)
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
 
@@ -75,9 +49,13 @@ class Service:
         params.check(self.limits.max_new_tokens)
         request.check_size(self.limits.max_prompt_chars)
         entry = self.registry.catalog.get(model_id)
-        chosen = parse_precision(precision)
         if isinstance(request, VisionRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
+        if self.remotes.serves(model_id):  # the server picks its precision; the prompt is checked there
+            if isinstance(request, ChatRequest) and not (request.message.strip() or request.document.strip()):
+                raise EmptyInputError("Type a message (or attach a document) first.")
+            return self.registry.hardware.full_precision
+        chosen = parse_precision(precision)
         reason = unavailable_reason(entry, chosen, self.registry.hardware)
         if reason:
             raise UnsupportedPrecisionError(f"{chosen.label} is not available for {model_id}: {reason}")
@@ -91,7 +69,9 @@ class Service:
         event = stop or threading.Event()
         if session is not None:
             self.stops.begin(session, event)
-        return self._events(request, model_id, chosen, params, session, event)
+        if self.remotes.serves(model_id):  # straight to its server: no GPU slot, no memory budget
+            return self._finish(self.remotes.stream(request, model_id, params, event), session, event)
+        return self._finish(self.runner.run(event, model_id, chosen.value, request, params, Notice), session, event)
 
     def stop(self, session: str) -> bool:
         """Stop the answer running for this session; False when none was."""
@@ -108,10 +88,10 @@ class Service:
         batcher = self.registry.batcher(loaded.key)
         return batcher.stream(inputs, params, stop, self.limits.stream_timeout_s, plan)
 
-    def _events(self, request: GenerationRequest, model_id: str, precision: Precision, params: SamplingParams,
-                session: str | None, stop: threading.Event) -> Iterator[ServiceEvent]:
+    def _finish(self, events: Iterator[ServiceEvent], session: str | None,
+                stop: threading.Event) -> Iterator[ServiceEvent]:
         try:
-            yield from self.runner.run(stop, model_id, precision.value, request, params, Notice)
+            yield from events
         finally:
             if session is not None:
                 self.stops.finish(session, stop)

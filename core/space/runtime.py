@@ -31,12 +31,19 @@ def hardware_tier(hardware: Hardware, environ: Mapping[str, str] = os.environ) -
 
 def with_space_defaults(cfg: AppConfig, hardware: Hardware, space: SpaceConfig | None = None,
                         environ: Mapping[str, str] = os.environ) -> AppConfig:
-    """On a Space: the tier's real DeepSeek models as defaults, listening on all interfaces. Elsewhere: cfg."""
+    """On a Space: the tier's real DeepSeek models as defaults (a remote model chosen as default in the config is
+    kept: the Space fronts an engine), listening on all interfaces. Elsewhere: cfg."""
     if not on_space(environ):
         return cfg
     defaults = (space or load_space_config()).models.for_tier(hardware_tier(hardware, environ))
-    models = replace(cfg.models, default_text=defaults.text, default_vision=defaults.vision)
+    remote = {r.id for r in cfg.models.remote}
+    models = replace(cfg.models, default_text=_keep_remote(cfg.models.default_text, defaults.text, remote),
+                     default_vision=_keep_remote(cfg.models.default_vision, defaults.vision, remote))
     return replace(cfg, models=models, server=replace(cfg.server, host="0.0.0.0"))  # the Space's proxy connects
+
+
+def _keep_remote(configured: str, tier_default: str, remote_ids: set[str]) -> str:
+    return configured if configured in remote_ids else tier_default
 
 
 def preload_defaults(registry: ModelRegistry, cfg: AppConfig, environ: Mapping[str, str] = os.environ) -> list[str]:

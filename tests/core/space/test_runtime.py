@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import AppConfig
+from core.config import AppConfig, ModelsConfig, RemoteModelConfig
 from core.models.hardware import Hardware
 from core.space.config import load_space_config
 from core.space.runtime import preload_defaults, with_space_defaults
@@ -29,6 +29,14 @@ def test_on_a_space_defaults_come_from_spaces_config_for_its_hardware(hardware, 
     expected = space.models.for_tier(tier)
     assert (cfg.models.default_text, cfg.models.default_vision) == (expected.text, expected.vision)
     assert cfg.server.host == "0.0.0.0" and cfg.limits == AppConfig().limits
+
+
+def test_a_space_fronting_a_remote_engine_keeps_the_remote_default():
+    remote = RemoteModelConfig("remote/deepseek-v3", "https://gpu.example/v1", "deepseek-ai/DeepSeek-V3")
+    cfg = AppConfig(models=ModelsConfig(default_text="remote/deepseek-v3", remote=(remote,)))
+    chosen = with_space_defaults(cfg, CPU, load_space_config(), {"SPACE_ID": "me/app"})
+    assert chosen.models.default_text == "remote/deepseek-v3"
+    assert chosen.models.default_vision == load_space_config().models.for_tier("cpu").vision
 
 
 def test_preload_happens_only_on_zerogpu_and_skips_what_cannot_load(registry):
