@@ -18,8 +18,8 @@ from core.paths import ASSETS, ROOT
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub, build_hub
 from tests.conftest import DENSE_MODEL
+from tests.conftest import free_port as free_app_port
 from tests.remote_servers import fault_server, free_port, wait_ready
-from tests.ui.conftest import free_port as free_app_port
 from ui.controls import model_choices, precision_choices
 from ui.resources import remote_table
 
