@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from torch import nn
 
 from core import gptq
 from core.catalog import CatalogEntry
@@ -17,10 +16,9 @@ from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrec
 from core.hardware import Hardware, Precision, torch_dtype
 from core.loading import LoadedModel, ModelKey, _load_text_side, load_with
 from core.memory import model_bytes
-from core.moe import unfuse_experts
+from core.quant_load import load_fast
 
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(min(2, os.cpu_count() or 1)))
-INT4_GROUP = 32  # torchao int4 group size: divides the in_features of every layer we quantize
 
 
 @dataclass(frozen=True)
@@ -83,32 +81,10 @@ def load_quantized(entry: CatalogEntry, precision: Precision, hardware: Hardware
         elif precision in (Precision.BNB_INT8, Precision.BNB_NF4):
             loaded = _load_bnb(entry, precision, hardware)
         else:
-            loaded = load_with(entry, precision, hardware, {"dtype": torch_dtype(hardware.full_precision)},
-                               backend=BACKENDS[precision].name)
-            unfuse_experts(loaded.model)
-            quantize_in_place(loaded.model, precision)
+            loaded = load_fast(entry, precision, hardware, BACKENDS[precision].name)
     except torch.OutOfMemoryError as exc:
         raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
     return replace(loaded, memory_bytes=model_bytes(loaded.model), load_seconds=time.perf_counter() - start)
-
-
-def quantize_in_place(model: nn.Module, precision: Precision) -> None:
-    """Weight-only quantization of every linear layer but lm_head (quanto int8, torchao int4)."""
-    if precision == Precision.INT8:
-        from optimum.quanto import freeze, qint8, quantize
-
-        quantize(model, weights=qint8, exclude=["lm_head"])
-        freeze(model)
-        return
-    from torchao.quantization import IntxWeightOnlyConfig, quantize_
-    from torchao.quantization.granularity import PerGroup
-
-    config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(INT4_GROUP))
-    quantize_(model, config, filter_fn=_int4_target)
-
-
-def _int4_target(module: nn.Module, name: str) -> bool:
-    return isinstance(module, nn.Linear) and "lm_head" not in name and module.in_features % INT4_GROUP == 0
 
 
 def _load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
