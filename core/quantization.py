@@ -14,6 +14,7 @@ from core import gptq
 from core.catalog import CatalogEntry
 from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrecisionError
 from core.hardware import Hardware, Precision, torch_dtype
+from core.kernels import kernel_for
 from core.loading import LoadedModel, ModelKey, _load_text_side, load_with
 from core.memory import model_bytes
 from core.quant_load import load_fast
@@ -94,14 +95,22 @@ def _load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware) ->
         path = str(gptq.quantize_to_cache(entry, BACKENDS[precision].bits, hardware.device))
     start = time.perf_counter()
     try:
-        model = gptq.load_checkpoint(path, hardware.device)
+        kernel = kernel_for(precision.value, hardware.device)
+        model = gptq.load_checkpoint(path, hardware.device, kernel.gptq_backend if kernel else "auto")
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(f"Cannot load the GPTQ checkpoint of {entry.model_id}: {exc}") from exc
     tokenizer, processor = _load_text_side(entry)
     model.eval()
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor, hardware.device,
-                       dtype, "GPTQModel", model_bytes(model), time.perf_counter() - start)
+                       dtype, "GPTQModel", model_bytes(model), time.perf_counter() - start,
+                       kernel=_gptq_kernel_name(model))
+
+
+def _gptq_kernel_name(model: Any) -> str:
+    """The class name of the quantized linear GPTQModel actually put in place, e.g. 'TorchAtenLinear'."""
+    names = {type(m).__name__ for m in model.modules() if hasattr(m, "qweight") or hasattr(m, "QUANT_TYPE")}
+    return "GPTQModel " + ", ".join(sorted(names)) if names else "GPTQModel"
 
 
 def _load_bnb(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
