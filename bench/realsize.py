@@ -27,14 +27,15 @@ import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from bench.realsize_models import MODELS, checkpoint, entry  # noqa: E402
-from core.catalog import Catalog  # noqa: E402
-from core.divergence import Divergence, divergence, reference_log_probs  # noqa: E402
-from core.generation import SamplingParams, stream_chat  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.loading import LoadedModel  # noqa: E402
-from core.prompting import ChatRequest  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.weights import weight_report  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.stream import stream_chat  # noqa: E402
+from core.models.catalog import Catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.models.loading import LoadedModel  # noqa: E402
+from core.quant.divergence import Divergence, divergence, reference_log_probs  # noqa: E402
+from core.quant.weights import weight_report  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
 
 TEXT = Path(__file__).resolve().parent.parent / "assets" / "text" / "reference.txt"
 PROMPT_TOKENS = 32  # per row, for the decode measurements

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from core.catalog import CatalogEntry, Family
+from core.models.catalog import CatalogEntry, Family
+from core.paths import cache_root
 
 # DeepSeek's chat format (V3/R1): what the app's prompt planner needs; the package ships no template
 CHAT_TEMPLATE = (
@@ -65,7 +66,7 @@ MODELS: tuple[RealSizeModel, ...] = (
 
 def realsize_root() -> Path:
     """$PLAYGROUND_CACHE/realsize (default ~/.cache/deepseek-playground/realsize)."""
-    return Path(os.environ.get("PLAYGROUND_CACHE", Path.home() / ".cache" / "deepseek-playground")) / "realsize"
+    return cache_root() / "realsize"
 
 
 def tokenizer_file() -> Path:
