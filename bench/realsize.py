@@ -139,7 +139,7 @@ def measure(registry: ModelRegistry, model_id: str, precision: str, ids: torch.T
     row.decode_b8 = decode_rate(loaded, ids, 8, args.new_tokens)
     row.app_tps = app_rate(loaded, args.prompt, args.new_tokens)
     if reference is not None:
-        row.quality = divergence(reference, loaded.model, ids, args.window, args.quality_tokens)
+        row.quality = divergence(reference, loaded.model, ids, args.window)
     return row, loaded
 
 

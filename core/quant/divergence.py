@@ -46,14 +46,15 @@ class Divergence:
         return self.perplexity_ratio.within_noise_of(1.0)
 
 
-def windows(n_tokens: int, window: int, max_scored: int) -> Iterator[tuple[int, int]]:
-    """(start, first scored position) of each forward pass: stride window/2, so every token but the first
-    half-window is scored once with at least window/2 tokens before it."""
+def windows(n_tokens: int, window: int, max_scored: int) -> Iterator[tuple[int, int, int]]:
+    """(start, first scored, end) of each forward pass over ids[start:end]: stride window/2, so every token
+    from the first half-window on is scored once, with at least window/2 tokens before it, up to max_scored."""
     half = window // 2
     scored, start = 0, 0
     while start + half < n_tokens and scored < max_scored:
-        yield start, start + half
-        scored += min(start + window, n_tokens) - (start + half)
+        end = min(start + window, n_tokens, start + half + max_scored - scored)
+        yield start, start + half, end
+        scored += end - (start + half)
         start += half
 
 
@@ -63,24 +64,23 @@ def reference_log_probs(model: Any, ids: torch.Tensor, window: int = 512,
     if ids.numel() < window // 2 + 2:
         raise ValueError(f"The quality text has {ids.numel()} tokens; scoring with a {window}-token window "
                          f"needs at least {window // 2 + 2}.")
-    return [_window_log_probs(model, ids, start, first, window) for start, first in windows(ids.numel(), window,
-                                                                                           max_scored)]
+    return [_window_log_probs(model, ids, *bounds) for bounds in windows(ids.numel(), window, max_scored)]
 
 
-def divergence(reference: list[torch.Tensor], candidate: Any, ids: torch.Tensor,
-               window: int = 512, max_scored: int = 2048) -> Divergence:
-    """Score candidate against the reference log-probs on the same ids (1-D token ids) and windows."""
+def divergence(reference: list[torch.Tensor], candidate: Any, ids: torch.Tensor, window: int = 512) -> Divergence:
+    """Score candidate against reference_log_probs(…, ids, window, …) on the same ids (1-D) and windows."""
     parts: list[torch.Tensor] = []
-    for ref, (start, first) in zip(reference, windows(ids.numel(), window, max_scored), strict=True):
-        cand = _window_log_probs(candidate, ids, start, first, window)
-        parts.append(_token_stats(ref, cand, ids[first:first + ref.shape[0]]))
+    max_scored = sum(int(r.shape[0]) for r in reference)
+    for ref, (start, first, end) in zip(reference, windows(ids.numel(), window, max_scored), strict=True):
+        cand = _window_log_probs(candidate, ids, start, first, end)
+        parts.append(_token_stats(ref, cand, ids[first:end]))
     return summarize(torch.cat(parts), window)
 
 
 def compare_models(reference: Any, candidate: Any, ids: torch.Tensor, window: int = 512,
                    max_scored: int = 2048) -> Divergence:
     """reference_log_probs + divergence in one call (the reference is recomputed each time)."""
-    return divergence(reference_log_probs(reference, ids, window, max_scored), candidate, ids, window, max_scored)
+    return divergence(reference_log_probs(reference, ids, window, max_scored), candidate, ids, window)
 
 
 def summarize(stats: torch.Tensor, window: int) -> Divergence:
@@ -117,9 +117,8 @@ def _token_stats(ref: torch.Tensor, cand: torch.Tensor, target: torch.Tensor) ->
     return torch.stack([-lp_ref, -lp_cand, kl, same, lp_ref.exp(), lp_cand.exp()], dim=1)
 
 
-def _window_log_probs(model: Any, ids: torch.Tensor, start: int, first: int, window: int) -> torch.Tensor:
-    """Log-probs predicting ids[first:start+window] from ids[start:...]: (scored tokens, vocab), float32."""
-    end = min(start + window, ids.numel())
+def _window_log_probs(model: Any, ids: torch.Tensor, start: int, first: int, end: int) -> torch.Tensor:
+    """Log-probs predicting ids[first:end] from ids[start:end - 1]: (end - first, vocab), float32."""
     device = next(model.parameters()).device
     with torch.inference_mode():
         logits = model(ids[None, start:end - 1].to(device), use_cache=False,
