@@ -89,7 +89,7 @@ def build(service: Service, cfg: AppConfig) -> None:
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
-        charts = [frame[frame["note"] == ""][["precision", col]] for col, _ in CHARTS]
+        charts = [frame[frame["memory MB"].notna()][["precision", col]] for col, _ in CHARTS]
         return (outputs_html(run), frame, *charts, *export_files(run))
 
     def on_model(model_id: str) -> gr.CheckboxGroup:

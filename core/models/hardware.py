@@ -18,7 +18,7 @@ class Precision(StrEnum):
     BF16 = "bf16"
     FP16 = "fp16"
     INT8 = "int8"  # weight-only, optimum-quanto
-    INT4 = "int4"  # weight-only, torchao (group 32)
+    INT4 = "int4"  # weight-only, torchao packed int4 (group 128/64/32, see core.kernels)
     GPTQ_INT8 = "gptq-int8"  # GPTQModel, calibrated
     GPTQ_INT4 = "gptq-int4"
     BNB_INT8 = "bnb-int8"  # bitsandbytes, CUDA only
@@ -36,7 +36,7 @@ class Precision(StrEnum):
 
 PRECISION_LABELS = {"fp32": "fp32 (full)", "bf16": "bf16 (half)", "fp16": "fp16 (half)"}
 PRECISION_LABELS.update({
-    "int8": "int8 (optimum-quanto, weight-only)", "int4": "int4 (torchao, weight-only, one value per byte)",
+    "int8": "int8 (optimum-quanto, weight-only)", "int4": "int4 (torchao, weight-only, two values per byte)",
     "gptq-int8": "GPTQ 8-bit (GPTQModel)", "gptq-int4": "GPTQ 4-bit (GPTQModel)",
     "bnb-int8": "bnb int8 (bitsandbytes, CUDA)", "bnb-nf4": "bnb nf4 (bitsandbytes, CUDA)",
 })

@@ -34,6 +34,8 @@ class LoadedModel:
     backend: str  # "transformers" or the quantization backend
     memory_bytes: int  # measured tensor storage
     load_seconds: float
+    kernel: str = ""  # the quantized kernel serving the weights (core.kernels), "" when unquantized
+    unfit_layers: int = 0  # linear layers left unquantized because the kernel cannot take their shape
     last_used: float = field(default_factory=time.monotonic)
 
     @property

@@ -4,16 +4,18 @@ package it needs, where it runs and its loader. A new backend is one row here pl
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from core.errors import UnsupportedPrecisionError
 from core.models.catalog import CatalogEntry
 from core.models.hardware import Hardware, Precision, base_precisions
 from core.models.loading import LoadedModel, load_full
+from core.quant import kernels as k
 from core.quant import loaders as q
+from core.quant.kernels import Kernel
 
-Loader = Callable[[CatalogEntry, Precision, Hardware], LoadedModel]
+Loader = Callable[[CatalogEntry, Precision, Hardware, Kernel | None], LoadedModel]
 
 
 @dataclass(frozen=True)
@@ -26,24 +28,33 @@ class Backend:
     devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs
     text_only: bool = True  # vision models are not offered this precision
     dense_only: bool = False  # refuses DeepSeek's fused MoE experts
+    kernels: Mapping[str, Kernel] = field(default_factory=dict)  # device -> the kernel chosen there, and why
+
+
+def _load_full(entry: CatalogEntry, precision: Precision, hardware: Hardware, _kernel: Kernel | None) -> LoadedModel:
+    return load_full(entry, precision, hardware)
 
 
 def _full(bits: int, devices: tuple[str, ...] = ("cpu", "cuda")) -> Backend:
-    return Backend("transformers", bits, load_full, devices=devices, text_only=False)
+    return Backend("transformers", bits, _load_full, devices=devices, text_only=False)
 
 
 BACKENDS: dict[Precision, Backend] = {
     Precision.FP32: _full(32),
     Precision.BF16: _full(16),
     Precision.FP16: _full(16, ("cuda",)),
-    Precision.INT8: Backend("optimum-quanto", 8, q.load_quanto_int8, "optimum.quanto", "optimum-quanto==0.2.7"),
-    Precision.INT4: Backend("torchao", 4, q.load_torchao_int4, "torchao", "torchao==0.18.0"),
-    Precision.GPTQ_INT8: Backend("GPTQModel", 8, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0"),
-    Precision.GPTQ_INT4: Backend("GPTQModel", 4, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0"),
+    Precision.INT8: Backend("optimum-quanto", 8, q.load_packed, "optimum.quanto", "optimum-quanto==0.2.7",
+                            kernels={"cpu": k.CPU_INT8, "cuda": k.CUDA_INT8}),
+    Precision.INT4: Backend("torchao", 4, q.load_packed, "torchao", "torchao==0.18.0",
+                            kernels={"cpu": k.CPU_INT4, "cuda": k.CUDA_INT4}),
+    Precision.GPTQ_INT8: Backend("GPTQModel", 8, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0",
+                                 kernels={"cpu": k.CPU_GPTQ8, "cuda": k.CUDA_GPTQ8}),
+    Precision.GPTQ_INT4: Backend("GPTQModel", 4, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0",
+                                 kernels={"cpu": k.CPU_GPTQ4, "cuda": k.CUDA_GPTQ4}),
     Precision.BNB_INT8: Backend("bitsandbytes", 8, q.load_bitsandbytes, "bitsandbytes", "bitsandbytes==0.50.2",
-                                devices=("cuda",), dense_only=True),
+                                devices=("cuda",), dense_only=True, kernels={"cuda": k.CUDA_BNB8}),
     Precision.BNB_NF4: Backend("bitsandbytes", 4, q.load_bitsandbytes, "bitsandbytes", "bitsandbytes==0.50.2",
-                               devices=("cuda",), dense_only=True),
+                               devices=("cuda",), dense_only=True, kernels={"cuda": k.CUDA_BNB4}),
 }
 
 
@@ -55,6 +66,11 @@ def bits_of(precision: Precision) -> int:
 def backend_name(precision: Precision) -> str:
     """The library that serves this precision."""
     return BACKENDS[precision].name
+
+
+def kernel_of(precision: Precision, device: str) -> Kernel | None:
+    """The kernel the table chose for precision on device ('cpu' or 'cuda'); None for unquantized precisions."""
+    return BACKENDS[precision].kernels.get(device)
 
 
 def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> str | None:
@@ -90,4 +106,4 @@ def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) ->
         label = precision.value if not precision.quantized else precision.label
         raise UnsupportedPrecisionError(reason if not precision.quantized else
                                         f"{label} is not available for {entry.model_id}: {reason}")
-    return BACKENDS[precision].loader(entry, precision, hardware)
+    return BACKENDS[precision].loader(entry, precision, hardware, kernel_of(precision, hardware.device))

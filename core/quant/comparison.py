@@ -18,11 +18,13 @@ from core.generation.stream import stream_chat
 from core.models.hardware import Hardware, Precision, parse_precision
 from core.models.loading import LoadedModel, ModelKey
 from core.paths import REFERENCE_TEXT
-from core.quant.backends import backend_name, bits_of
-from core.quant.quality import compare_logits, greedy_agreement
+from core.quant.backends import backend_name, bits_of, kernel_of
+from core.quant.divergence import Divergence, divergence, reference_log_probs
+from core.quant.quality import greedy_agreement
 from core.quant.weights import weight_report
 
 DEFAULT_PROMPT = "Explain what a Python list comprehension is."
+QUALITY_WINDOW = 512  # tokens per scoring pass; the first half is context (llama-perplexity --kl-divergence)
 Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -61,6 +63,10 @@ class PrecisionResult:
     full_precision_parts: tuple[str, ...] = ()
     unmeasured: tuple[str, ...] = ()  # table columns this row could not measure (e.g. memory of a remote server)
     note: str = ""  # what the row could not measure and why
+    kernel: str = ""  # the kernel serving the quantized weights
+    kernel_note: str = ""  # why the backend table chose it
+    unfit_layers: int = 0  # linear layers the kernel could not take (shape), left unquantized
+    quality: Divergence | None = None  # llama-perplexity --kl-divergence statistics vs the reference
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,18 @@ def compare_precisions(registry: ModelSource, model_id: str, precisions: list[st
     report(0.0, f"Loading the full-precision reference ({full.value})")
     reference = registry.get(model_id, full)
     ref_ids = reference.tokenizer(REFERENCE_TEXT.read_text(encoding="utf-8"), return_tensors="pt").input_ids[0]
-    ref_ids = ref_ids[:quality_tokens]
     with registry.hold(reference.key):  # the reference stays resident while the others load beside it
+        ref_scores = reference_log_probs(reference.model, ref_ids, QUALITY_WINDOW, quality_tokens)
         prompt_ids, ref_answer, _ = _answer(reference, prompt, params)
         answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
         results = []
         for i, precision in enumerate(chosen):
             report((i + 0.5) / (len(chosen) + 1), f"Measuring {precision.label}")
-            results.append(_measure(registry, reference, precision, prompt, params, ref_ids, prompt_ids, answer_ids))
+            results.append(_measure(registry, reference, precision, prompt, params, (ref_ids, ref_scores),
+                                    prompt_ids, answer_ids))
     report(1.0, "Done")
     return ComparisonRun(reference.entry.model_id, prompt, params, full.value, registry.hardware.describe(),
-                         int(ref_ids.numel()), tuple(results))
+                         sum(int(t.shape[0]) for t in ref_scores), tuple(results))
 
 
 def _parse_all(precisions: list[str]) -> list[Precision]:
@@ -107,7 +114,7 @@ def _parse_all(precisions: list[str]) -> list[Precision]:
 
 
 def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision, prompt: str,
-             params: SamplingParams, ref_ids: torch.Tensor, prompt_ids: list[int],
+             params: SamplingParams, scoring: tuple[torch.Tensor, list[torch.Tensor]], prompt_ids: list[int],
              answer_ids: list[int]) -> PrecisionResult:
     head = {"precision": precision.value, "label": precision.label, "backend": backend_name(precision),
             "bits": bits_of(precision)}
@@ -116,7 +123,7 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)
         _, output, stats = _answer(loaded, prompt, params)
-        agreement = compare_logits(reference.model, loaded.model, ref_ids)
+        quality = divergence(scoring[1], loaded.model, scoring[0], QUALITY_WINDOW)
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
@@ -125,9 +132,18 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
         prefill_s=prefill_s,
         ttft_s=stats.ttft_s, tokens_per_s=stats.tokens_per_s, new_tokens=stats.new_tokens,
-        perplexity=agreement.perplexity, perplexity_change=agreement.perplexity_change, kl_mean=agreement.kl_mean,
-        top1_agreement=agreement.top1_agreement, greedy_agreement=greedy, quantized_share=weights.quantized_share,
-        quantized_ratio=weights.quantized_ratio, full_precision_parts=weights.full_precision_parts)
+        perplexity=quality.perplexity, perplexity_change=quality.perplexity_ratio.value - 1.0,
+        kl_mean=quality.kl_mean.value, top1_agreement=quality.same_top.value, greedy_agreement=greedy,
+        quantized_share=weights.quantized_share, quantized_ratio=weights.quantized_ratio,
+        full_precision_parts=weights.full_precision_parts, quality=quality, **_kernel_fields(loaded))
+
+
+def _kernel_fields(loaded: LoadedModel) -> dict[str, object]:
+    kernel = kernel_of(loaded.key.precision, loaded.device)
+    note = kernel.reason if kernel else ""
+    if loaded.unfit_layers:
+        note += f"; {loaded.unfit_layers} layer(s) left unquantized (in_features not divisible by the group)"
+    return {"kernel": loaded.kernel, "kernel_note": note, "unfit_layers": loaded.unfit_layers}
 
 
 def _load(registry: ModelSource, model_id: str, precision: Precision) -> LoadedModel:

@@ -74,13 +74,13 @@ def quantize_to_cache(entry: CatalogEntry, bits: int, device: str) -> Path:
     return target
 
 
-def load_checkpoint(path: str | Path, device: str) -> Any:
-    """The transformers model inside a GPTQ checkpoint, with GPTQModel's kernels (experts included)."""
-    from gptqmodel import GPTQModel
+def load_checkpoint(path: str | Path, device: str, backend: str = "auto") -> Any:
+    """The transformers model inside a GPTQ checkpoint, with GPTQModel's `backend` kernel (experts included)."""
+    from gptqmodel import BACKEND, GPTQModel
 
     with _quiet():
         # GPTQModel's kernels need 16-bit activations: unquantized parts load in bf16/fp16, even on CPU
-        return GPTQModel.load(str(path), device=device).model
+        return GPTQModel.load(str(path), device=device, backend=BACKEND(backend)).model
 
 
 def _dtype(device: str) -> Any:

@@ -1,7 +1,8 @@
-"""Quantizing loaders: one function per backend, each (entry, precision, hardware) -> LoadedModel."""
+"""Quantizing loaders: one function per backend, each (entry, precision, hardware, kernel) -> LoadedModel."""
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import replace
@@ -9,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from core.errors import ModelUnavailableError, OutOfMemoryError
 from core.models.catalog import CatalogEntry
@@ -16,57 +18,60 @@ from core.models.hardware import Hardware, Precision, torch_dtype
 from core.models.loading import LoadedModel, ModelKey, load_text_side, load_with
 from core.models.memory import model_bytes
 from core.quant import gptq
+from core.quant.kernels import Kernel, int4_group, linear_in_features, load_config, quantize_modules, unfit_layers
 from core.quant.moe import unfuse_experts
 
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(min(2, os.cpu_count() or 1)))
-INT4_GROUP = 32  # torchao int4 group size: divides the in_features of every layer we quantize
 GPTQ_BITS = {Precision.GPTQ_INT8: 8, Precision.GPTQ_INT4: 4}
 
 
-def load_quanto_int8(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
-    """Weight-only int8 (optimum-quanto) on every linear layer but lm_head; MoE experts un-fused first."""
-    return _quantize_after_load(entry, precision, hardware, "optimum-quanto", quantize_int8)
-
-
-def load_torchao_int4(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
-    """Weight-only int4 (torchao, group INT4_GROUP) on every linear layer but lm_head; MoE experts un-fused first."""
-    return _quantize_after_load(entry, precision, hardware, "torchao", quantize_int4)
-
-
-def quantize_int8(model: nn.Module) -> None:
-    """optimum-quanto weight-only int8, lm_head kept in full precision."""
-    from optimum.quanto import freeze, qint8, quantize
-
-    quantize(model, weights=qint8, exclude=["lm_head"])
-    freeze(model)
-
-
-def quantize_int4(model: nn.Module) -> None:
-    """torchao weight-only int4 in groups of INT4_GROUP; layers whose width the group does not divide stay full."""
-    from torchao.quantization import IntxWeightOnlyConfig, quantize_
-    from torchao.quantization.granularity import PerGroup
-
-    config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(INT4_GROUP))
-    quantize_(model, config, filter_fn=_int4_target)
-
-
-def _int4_target(module: nn.Module, name: str) -> bool:
-    return isinstance(module, nn.Linear) and "lm_head" not in name and module.in_features % INT4_GROUP == 0
-
-
-def _quantize_after_load(entry: CatalogEntry, precision: Precision, hardware: Hardware, backend: str,
-                         quantize: Any) -> LoadedModel:
+def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel) -> LoadedModel:
+    """int8/int4 through kernel: dense models quantize while they load (the peak stays near the quantized
+    size); MoE models load in the kernel's dtype and have their experts un-fused first so they get quantized."""
     start = time.perf_counter()
-    loaded = load_with(entry, precision, hardware, {"dtype": torch_dtype(hardware.full_precision)}, backend=backend)
     try:
-        unfuse_experts(loaded.model)
-        quantize(loaded.model)
+        if entry.moe:
+            loaded = load_with(entry, precision, hardware, {"dtype": kernel.compute_dtype}, backend=kernel.library)
+            unfuse_experts(loaded.model)
+            group, skip = _plan(precision, linear_in_features(loaded.model))
+            quantize_modules(loaded.model, precision.value, hardware.device, skip, group)
+        else:
+            group, skip = _plan(precision, linear_in_features(_meta_model(entry)))
+            kwargs = _dense_kwargs(precision, hardware, kernel, skip, group)
+            loaded = load_with(entry, precision, hardware, kwargs, backend=kernel.library)
     except torch.OutOfMemoryError as exc:
         raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
-    return replace(loaded, memory_bytes=model_bytes(loaded.model), load_seconds=time.perf_counter() - start)
+    gc.collect()  # the full-precision tensors a quantizer replaced
+    name = f"{kernel.name}, group {group}" if group else kernel.name
+    return replace(loaded, memory_bytes=model_bytes(loaded.model), load_seconds=time.perf_counter() - start,
+                   kernel=name, unfit_layers=len(skip))
 
 
-def load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
+def _plan(precision: Precision, in_features: dict[str, int]) -> tuple[int, list[str]]:
+    """(int4 group, layers left unquantized): only int4 has a shape rule."""
+    if precision != Precision.INT4:
+        return 0, []
+    group = int4_group(in_features)
+    return group, unfit_layers(in_features, group)
+
+
+def _dense_kwargs(precision: Precision, hardware: Hardware, kernel: Kernel, skip: list[str],
+                  group: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"dtype": kernel.compute_dtype,
+                              "quantization_config": load_config(precision.value, hardware.device, skip, group)}
+    if hardware.device == "cuda":
+        kwargs["device_map"] = "cuda"
+    return kwargs
+
+
+def _meta_model(entry: CatalogEntry) -> nn.Module:
+    """entry's architecture on the meta device: layer shapes without reading a weight."""
+    config = AutoConfig.from_pretrained(entry.source, trust_remote_code=entry.trust_remote_code)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=entry.trust_remote_code)
+
+
+def load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel) -> LoadedModel:
     """GPTQModel: a folder that already holds a GPTQ checkpoint as is, else calibrate once into the cache."""
     start = time.perf_counter()
     if gptq.is_gptq_checkpoint(entry.source):
@@ -77,17 +82,25 @@ def load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> 
         except torch.OutOfMemoryError as exc:
             raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
     try:
-        model = gptq.load_checkpoint(path, hardware.device)
+        model = gptq.load_checkpoint(path, hardware.device, kernel.gptq_backend or "auto")
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(f"Cannot load the GPTQ checkpoint of {entry.model_id}: {exc}") from exc
     tokenizer, processor = load_text_side(entry)
     model.eval()
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor, hardware.device,
-                       dtype, "GPTQModel", model_bytes(model), time.perf_counter() - start)
+                       dtype, "GPTQModel", model_bytes(model), time.perf_counter() - start,
+                       kernel=_gptq_kernel_name(model))
 
 
-def load_bitsandbytes(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
+def _gptq_kernel_name(model: Any) -> str:
+    """The quantized linear classes GPTQModel actually put in place, e.g. 'GPTQModel TorchAtenLinear'."""
+    names = {type(m).__name__ for m in model.modules() if hasattr(m, "qweight") or hasattr(m, "QUANT_TYPE")}
+    return "GPTQModel " + ", ".join(sorted(names)) if names else "GPTQModel"
+
+
+def load_bitsandbytes(entry: CatalogEntry, precision: Precision, hardware: Hardware,
+                      kernel: Kernel) -> LoadedModel:
     """bitsandbytes int8 or nf4, quantized by transformers while loading (CUDA only)."""
     from transformers import BitsAndBytesConfig
 
@@ -95,4 +108,4 @@ def load_bitsandbytes(entry: CatalogEntry, precision: Precision, hardware: Hardw
     config: Any = (BitsAndBytesConfig(load_in_8bit=True) if precision == Precision.BNB_INT8 else
                    BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
     kwargs = {"dtype": dtype, "quantization_config": config, "device_map": hardware.device}
-    return load_with(entry, precision, hardware, kwargs, backend="bitsandbytes")
+    return replace(load_with(entry, precision, hardware, kwargs, backend="bitsandbytes"), kernel=kernel.name)

@@ -61,9 +61,10 @@ def test_int4_quantizes_the_moe_experts_to_under_a_third_of_their_bytes(registry
 @pytest.mark.parametrize("precision", ["int8", "int4"])
 def test_reported_memory_agrees_with_serialized_tensor_storage(registry, precision):
     loaded = registry.get(TEXT_MODEL, precision)
-    buffer = io.BytesIO()
-    torch.save(loaded.model.state_dict(), buffer)
-    assert abs(loaded.memory_bytes - buffer.tell()) <= 0.05 * buffer.tell()
+    buffer, state = io.BytesIO(), loaded.model.state_dict()
+    torch.save(state, buffer)
+    pickling = 800 * len(state)  # torch.save's own bytes per entry (measured 340-720 here), not tensor storage
+    assert abs(loaded.memory_bytes - buffer.tell()) <= 0.02 * buffer.tell() + pickling
     assert loaded.memory_bytes < 0.65 * registry.get(TEXT_MODEL, "fp32").memory_bytes
 
 

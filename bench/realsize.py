@@ -1,0 +1,242 @@
+"""Every precision at real width, through the app's own registry and loaders, against fp32.
+
+Run: .venv/bin/python -m bench.realsize [--models qwen2 llama deepseek-v2] [--precisions fp32 bf16 int8 int4]
+     [--quality-tokens 2048] [--new-tokens 16]
+Models: seeded random weights at the real widths of catalog models, fewer layers (bench/realsize_models.py);
+the first run builds them under $PLAYGROUND_CACHE/realsize. Prints per precision: load time, load peak RSS,
+resident bytes, quantized-weight bytes vs fp32, prefill tok/s at 512 tokens, decode tok/s at batch 1 and 8
+(raw generate), the app path (registry + batcher + streaming) vs raw generate, then llama.cpp-style quality
+statistics against fp32 and the issue-13 goals. Random weights: speed and the quantizers' numerical error are
+real, perplexities are not those of a trained model. GPTQ precisions calibrate first (many minutes at this size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import psutil  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from bench.realsize_models import MODELS, checkpoint, entry  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.stream import stream_chat  # noqa: E402
+from core.models.catalog import Catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.models.loading import LoadedModel  # noqa: E402
+from core.quant.divergence import Divergence, divergence, reference_log_probs  # noqa: E402
+from core.quant.weights import weight_report  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+
+TEXT = Path(__file__).resolve().parent.parent / "assets" / "text" / "reference.txt"
+PROMPT_TOKENS = 32  # per row, for the decode measurements
+GOALS = {"int4": (1.3, 0.16), "int8": (1.0, 0.27)}  # decode vs fp32 at least, weight bytes vs fp32 at most
+FLOOR = 0.8  # no precision decodes slower than this share of fp32 without saying why
+
+
+@dataclass
+class Row:
+    precision: str
+    kernel: str = ""
+    error: str = ""
+    load_s: float = 0.0
+    peak_bytes: int = 0  # RSS growth during the load, sampled every 5 ms
+    resident_bytes: int = 0
+    quantized_ratio: float = 0.0
+    quantized_share: float = 0.0
+    unfit_layers: int = 0
+    prefill_tps: float = 0.0
+    decode_b1: float = 0.0
+    decode_b8: float = 0.0
+    app_tps: float = 0.0
+    quality: Divergence | None = None
+
+
+class PeakRss:
+    """Largest resident-set growth of this process while the block runs."""
+
+    def __enter__(self) -> PeakRss:
+        self.base = self.peak = psutil.Process().memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def prefill_rate(loaded: LoadedModel, ids: torch.Tensor, tokens: int = 512) -> float:
+    """Prompt tokens/s of one forward pass over `tokens` tokens (after a short warm-up pass)."""
+    batch = ids[None, :tokens].to(loaded.device)
+    with torch.inference_mode():
+        loaded.model(batch[:, :16], use_cache=True, logits_to_keep=1)
+        start = time.perf_counter()
+        loaded.model(batch, use_cache=True, logits_to_keep=1)
+    return tokens / (time.perf_counter() - start)
+
+
+def decode_rate(loaded: LoadedModel, ids: torch.Tensor, batch: int, new_tokens: int) -> float:
+    """Generated tokens/s of raw greedy `generate` after the first token, over all rows of the batch."""
+    rows = torch.stack([ids[i * PROMPT_TOKENS:(i + 1) * PROMPT_TOKENS] for i in range(batch)]).to(loaded.device)
+
+    def run(n: int) -> float:
+        start = time.perf_counter()
+        loaded.model.generate(rows, attention_mask=torch.ones_like(rows), max_new_tokens=n, min_new_tokens=n,
+                              do_sample=False)
+        return time.perf_counter() - start
+
+    run(2)  # warm-up: kernels pick their code paths on first use
+    first, total = run(1), run(new_tokens)
+    return batch * (new_tokens - 1) / max(total - first, 1e-9)
+
+
+def app_rate(loaded: LoadedModel, text: str, new_tokens: int) -> float:
+    """Decode tokens/s of the app's chat path (prompt plan, batcher, streaming) on one request."""
+    params = SamplingParams(max_new_tokens=new_tokens, temperature=0.0, seed=0)
+    stream = stream_chat(loaded, ChatRequest(text), params, threading.Event())
+    for _ in stream:
+        pass
+    return stream.stats.tokens_per_s if stream.stats else 0.0
+
+
+def measure(registry: ModelRegistry, model_id: str, precision: str, ids: torch.Tensor,
+            reference: list[torch.Tensor] | None, args: argparse.Namespace) -> tuple[Row, LoadedModel | None]:
+    """One precision: load through the registry, then speed and (given a reference) quality."""
+    row = Row(precision)
+    gc.collect()
+    try:
+        with PeakRss() as peak:
+            loaded = registry.get(model_id, precision)
+    except Exception as exc:  # noqa: BLE001 - the table says why a row is empty
+        row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        return row, None
+    report = weight_report(loaded.model, full_element_size=4)
+    row.kernel, row.unfit_layers = loaded.kernel or loaded.backend, loaded.unfit_layers
+    row.load_s, row.peak_bytes, row.resident_bytes = loaded.load_seconds, peak.growth, loaded.memory_bytes
+    row.quantized_ratio, row.quantized_share = report.quantized_ratio, report.quantized_share
+    row.prefill_tps = prefill_rate(loaded, ids)
+    row.decode_b1 = decode_rate(loaded, ids, 1, args.new_tokens)
+    row.decode_b8 = decode_rate(loaded, ids, 8, args.new_tokens)
+    row.app_tps = app_rate(loaded, args.prompt, args.new_tokens)
+    if reference is not None:
+        row.quality = divergence(reference, loaded.model, ids, args.window)
+    return row, loaded
+
+
+def run_model(registry: ModelRegistry, model_id: str, ids: torch.Tensor, args: argparse.Namespace) -> list[Row]:
+    """fp32 first (speed, then the reference log-probs), then each other precision; one resident at a time."""
+    rows, reference = [], None
+    for precision in ["fp32", *[p for p in args.precisions if p != "fp32"]]:
+        print(f"  … {model_id} {precision}", flush=True)
+        row, loaded = measure(registry, model_id, precision, ids, reference, args)
+        if precision == "fp32" and loaded is not None:
+            reference = reference_log_probs(loaded.model, ids, args.window, args.quality_tokens)
+        rows.append(row)
+        for resident in registry.resident():
+            registry.unload(resident.key)
+    return rows
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def print_speed(rows: list[Row]) -> None:
+    full = rows[0]
+    print("precision | kernel | load s | load peak MB | resident MB | q-bytes/fp32 | unfit layers | prefill tok/s "
+          "| decode b1 | b8 | b1 vs fp32 | b8 vs fp32 | app/raw")
+    for r in rows:
+        if r.error:
+            print(f"{r.precision} | not measured: {r.error}")
+            continue
+        print(f"{r.precision} | {r.kernel} | {r.load_s:.1f} | {_mb(r.peak_bytes)} | {_mb(r.resident_bytes)} | "
+              f"{r.quantized_ratio:.3f} | {r.unfit_layers} | {r.prefill_tps:.1f} | {r.decode_b1:.2f} | "
+              f"{r.decode_b8:.2f} | {r.decode_b1 / full.decode_b1:.2f}x | {r.decode_b8 / full.decode_b8:.2f}x | "
+              f"{r.app_tps / r.decode_b1:.2f}")
+
+
+def print_quality(rows: list[Row]) -> None:
+    print("precision | tokens | PPL ratio | mean KL | KL median / p90 / p99 / p99.9 / max | same top | "
+          "Δp mean | Δp RMS")
+    for r in rows:
+        q = r.quality
+        if q is None:
+            continue
+        k = q.kl_quantiles
+        noise = " (within noise)" if q.perplexity_within_noise else ""
+        print(f"{r.precision} | {q.tokens} | {q.perplexity_ratio}{noise} | {q.kl_mean} | {k['median']:.2e} / "
+              f"{k['p90']:.2e} / {k['p99']:.2e} / {k['p99.9']:.2e} / {k['max']:.2e} | "
+              f"{100 * q.same_top.value:.2f} ± {100 * q.same_top.error:.2f} % | {q.delta_p_mean} | {q.delta_p_rms}")
+
+
+def print_goals(rows: list[Row], dense: bool) -> None:
+    full = rows[0]
+    for r in rows[1:]:
+        if r.error or not full.decode_b1:
+            continue
+        speed = r.decode_b1 / full.decode_b1
+        checks = []
+        if r.precision in GOALS:
+            want_speed, want_bytes = GOALS[r.precision]
+            checks.append(_verdict(f"decode {speed:.2f}x fp32", speed >= want_speed, f">= {want_speed}x"))
+            checks.append(_verdict(f"weights {r.quantized_ratio:.3f}x", r.quantized_ratio <= want_bytes,
+                                   f"<= {want_bytes}x"))
+            if dense:
+                peak = r.peak_bytes / r.resident_bytes
+                checks.append(_verdict(f"load peak {peak:.2f}x resident", peak <= 1.3, "<= 1.3x"))
+        if speed < FLOOR:
+            checks.append(f"decode {speed:.2f}x fp32 is BELOW {FLOOR}x: {r.kernel}")
+        print(f"  {r.precision:10s} " + " · ".join(checks or [f"decode {speed:.2f}x fp32"]))
+
+
+def _verdict(what: str, ok: bool, goal: str) -> str:
+    return f"{what} {'MEETS' if ok else 'MISSES'} {goal}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=[m.name.split("-")[0] for m in MODELS],
+                        help="name prefixes of bench/realsize_models.py's models")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8", "int4"])
+    parser.add_argument("--quality-tokens", type=int, default=2048, help="tokens scored (>= 2,048 for the goal)")
+    parser.add_argument("--window", type=int, default=512, help="tokens per pass; the first half is context")
+    parser.add_argument("--new-tokens", type=int, default=16)
+    parser.add_argument("--prompt", default="Explain what a Python list comprehension is.")
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    hardware = detect_hardware()
+    for spec in [m for m in MODELS if any(m.name.startswith(p) for p in args.models)]:
+        path = checkpoint(spec)
+        model = entry(spec, path)
+        registry = ModelRegistry(Catalog((model,)), hardware)
+        ids = AutoTokenizer.from_pretrained(path)(TEXT.read_text(), return_tensors="pt").input_ids[0]
+        params = sum(f.stat().st_size for f in path.glob("*.safetensors")) // 4
+        print(f"\n## {model.model_id} ({params / 1e6:,.0f}M params; {model.description}) on {hardware.describe()}")
+        rows = run_model(registry, model.model_id, ids, args)
+        print_speed(rows)
+        print_quality(rows)
+        print_goals(rows, dense=not model.moe)
+
+
+if __name__ == "__main__":
+    main()
