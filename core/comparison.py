@@ -12,6 +12,9 @@ import torch
 
 from core.errors import EmptyInputError, OutOfMemoryError, PlaygroundError, UnsupportedPrecisionError
 from core.generation import SamplingParams, stream_chat
+from core.gguf_files import gguf_file
+from core.gguf_loader import GGUF_TYPES
+from core.gguf_model import GGUFCausalLM
 from core.hardware import Precision
 from core.loading import LoadedModel, ModelKey
 from core.prompting import ChatRequest
@@ -48,6 +51,7 @@ class PrecisionResult:
     quantized_share: float = 0.0  # of all weights
     quantized_ratio: float = 0.0  # quantized weights' bytes / their full-precision bytes
     full_precision_parts: tuple[str, ...] = ()
+    note: str = ""  # e.g. what llama.cpp quantized and how its memory figure is made up
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,18 @@ def compare_precisions(registry: ModelRegistry, model_id: str, precisions: list[
     answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
     results = []
     for i, precision in enumerate(chosen):
-        report((i + 0.5) / (len(chosen) + 1), f"Measuring {precision.label}")
-        results.append(_measure(registry, reference, precision, prompt, params, ref_ids, prompt_ids, answer_ids))
+        step = _sub_progress(report, (i + 0.5) / (len(chosen) + 1), 0.5 / (len(chosen) + 1), precision.label)
+        step(0.0, "measuring")
+        results.append(_measure(registry, reference, precision, prompt, params, ref_ids, prompt_ids, answer_ids,
+                                step))
     report(1.0, "Done")
     return ComparisonRun(reference.entry.model_id, prompt, params, full.value, registry.hardware.describe(),
                          int(ref_ids.numel()), tuple(results))
+
+
+def _sub_progress(report: Progress, start: float, width: float, label: str) -> Progress:
+    """A Progress for one step: its 0..1 maps onto start..start+width of the whole run."""
+    return lambda fraction, message: report(start + width * fraction, f"{label}: {message}")
 
 
 def _parse_all(precisions: list[str]) -> list[Precision]:
@@ -94,11 +105,13 @@ def _parse_all(precisions: list[str]) -> list[Precision]:
 
 def _measure(registry: ModelRegistry, reference: LoadedModel, precision: Precision, prompt: str,
              params: SamplingParams, ref_ids: torch.Tensor, prompt_ids: list[int],
-             answer_ids: list[int]) -> PrecisionResult:
+             answer_ids: list[int], progress: Progress) -> PrecisionResult:
     head = {"precision": precision.value, "label": precision.label, "backend": backend_name(precision),
             "bits": bits_of(precision)}
     try:
         admit(registry, reference, precision)
+        if precision in GGUF_TYPES:  # convert + quantize once, with a progress bar (the load then finds the file)
+            gguf_file(reference.entry, GGUF_TYPES[precision], progress)
         loaded = registry.get(reference.entry.model_id, precision)
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)
@@ -107,14 +120,17 @@ def _measure(registry: ModelRegistry, reference: LoadedModel, precision: Precisi
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
-    weights = weight_report(loaded.model, full_element_size=_element_size(reference))
+    if isinstance(loaded.model, GGUFCausalLM):  # tensors inside a GGUF file, not torch modules
+        weights, note = loaded.model.weights, loaded.model.note()
+    else:
+        weights, note = weight_report(loaded.model, full_element_size=_element_size(reference)), ""
     return PrecisionResult(
         **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
         prefill_s=prefill_s,
         ttft_s=stats.ttft_s, tokens_per_s=stats.tokens_per_s, new_tokens=stats.new_tokens,
         perplexity=agreement.perplexity, perplexity_change=agreement.perplexity_change, kl_mean=agreement.kl_mean,
         top1_agreement=agreement.top1_agreement, greedy_agreement=greedy, quantized_share=weights.quantized_share,
-        quantized_ratio=weights.quantized_ratio, full_precision_parts=weights.full_precision_parts)
+        quantized_ratio=weights.quantized_ratio, full_precision_parts=weights.full_precision_parts, note=note)
 
 
 def admit(registry: ModelRegistry, reference: LoadedModel, precision: Precision) -> None:

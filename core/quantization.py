@@ -14,6 +14,7 @@ from torch import nn
 from core import gptq
 from core.catalog import CatalogEntry
 from core.errors import ModelUnavailableError, OutOfMemoryError, UnsupportedPrecisionError
+from core.gguf_loader import GGUF_TYPES, gguf_missing_reason, load_gguf
 from core.hardware import Hardware, Precision, torch_dtype
 from core.loading import LoadedModel, ModelKey, _load_text_side, load_with
 from core.memory import model_bytes
@@ -39,6 +40,9 @@ BACKENDS: dict[Precision, Backend] = {
     Precision.GPTQ_INT4: Backend("GPTQModel", 4, "gptqmodel", "gptqmodel==7.6.0"),
     Precision.BNB_INT8: Backend("bitsandbytes", 8, "bitsandbytes", "bitsandbytes==0.50.2", cuda_only=True),
     Precision.BNB_NF4: Backend("bitsandbytes", 4, "bitsandbytes", "bitsandbytes==0.50.2", cuda_only=True),
+    Precision.GGUF_Q8_0: Backend("llama.cpp", 8, "llama_cpp", "-r requirements-gguf.txt"),
+    Precision.GGUF_Q4_0: Backend("llama.cpp", 4, "llama_cpp", "-r requirements-gguf.txt"),
+    Precision.GGUF_Q4_K_M: Backend("llama.cpp", 4, "llama_cpp", "-r requirements-gguf.txt"),
 }
 
 
@@ -61,6 +65,8 @@ def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hard
     if backend.name == "bitsandbytes" and entry.moe:
         return ("bitsandbytes leaves DeepSeek's fused MoE experts in full precision and fails on "
                 "DeepseekV3's kv_b_proj; use int8/int4 or GPTQ, which quantize the experts.")
+    if backend.name == "llama.cpp":
+        return gguf_missing_reason()
     if importlib.util.find_spec(backend.package.split(".")[0]) is None:
         return f"{backend.package} is not installed (pip install {backend.pip})."
     return None
@@ -76,6 +82,8 @@ def load_quantized(entry: CatalogEntry, precision: Precision, hardware: Hardware
     reason = unavailable_reason(entry, precision, hardware)
     if reason:
         raise UnsupportedPrecisionError(f"{precision.label} is not available for {entry.model_id}: {reason}")
+    if precision in GGUF_TYPES:  # llama.cpp's own memory, measured by it
+        return load_gguf(entry, precision, hardware)
     start = time.perf_counter()
     try:
         if precision in (Precision.GPTQ_INT4, Precision.GPTQ_INT8):

@@ -58,7 +58,7 @@ class ModelRegistry:
         try:
             self._admit(key)
             loaded = self._loader(self.catalog.get(key.model_id), key.precision, self.hardware)
-            loaded.batcher = Batcher(loaded, max_waiting=self.max_waiting)
+            loaded.batcher = loaded.batcher or Batcher(loaded, max_waiting=self.max_waiting)  # GGUF: its runner
         except BaseException as exc:  # waiters get the same error; the next request retries
             with self._lock:
                 del self._loading[key]

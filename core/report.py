@@ -11,7 +11,8 @@ from typing import Any
 from core.comparison import ComparisonRun, PrecisionResult
 from core.memory import format_bytes
 
-PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "optimum", "bitsandbytes")
+PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "optimum", "bitsandbytes",
+            "llama-cpp-python")
 COLUMNS = ("precision", "backend", "bits", "load s", "memory MB", "quantized share", "quantized bytes ratio",
            "prefill s", "TTFT s", "decode tok/s", "perplexity", "ppl change %", "mean KL", "top-1 agree",
            "greedy agree", "kept unquantized", "note")
@@ -29,7 +30,7 @@ def _row(r: PrecisionResult) -> list[Any]:
             round(r.quantized_share, 3), round(r.quantized_ratio, 3), round(r.prefill_s, 4), round(r.ttft_s, 3),
             round(r.tokens_per_s, 1), round(r.perplexity, 3), round(100 * r.perplexity_change, 2),
             round(r.kl_mean, 5), round(r.top1_agreement, 4), round(r.greedy_agreement, 4),
-            f"{', '.join(r.full_precision_parts)} ({r.dtype})", ""]
+            f"{', '.join(r.full_precision_parts)} ({r.dtype})", r.note]
 
 
 def versions() -> dict[str, str]:

@@ -81,7 +81,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
-        charts = [frame[frame["note"] == ""][["precision", col]] for col, _ in CHARTS]
+        charts = [frame[frame["decode tok/s"].notna()][["precision", col]] for col, _ in CHARTS]  # measured rows
         return (outputs_html(run), frame, *charts, *export_files(run))
 
     def on_model(model_id: str) -> gr.CheckboxGroup:
