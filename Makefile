@@ -34,7 +34,7 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-gguf.txt $(VENV)/.inst
 	# optional extra, built from source (~10 min); --no-cache-dir: never reuse a wheel built with other flags
 	CMAKE_ARGS="$(GGUF_CMAKE_ARGS)" $(PIP) install --no-cache-dir -r requirements-gguf.txt
 	# llama.cpp's converter ships only in that sdist: keep it in the cache, matching the installed version
-	$(PY) -m core.gguf_converter
+	$(PY) -m core.quant.gguf.converter
 	bash scripts/install_chromium.sh
 	touch $@
 

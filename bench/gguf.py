@@ -20,13 +20,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from core.catalog import BUNDLED, Catalog, CatalogEntry  # noqa: E402
-from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions  # noqa: E402
-from core.generation import SamplingParams  # noqa: E402
-from core.gptq import cache_root  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.report import COLUMNS, table_rows  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.models.catalog import BUNDLED, Catalog, CatalogEntry  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.paths import cache_root  # noqa: E402
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions  # noqa: E402
+from core.quant.report import COLUMNS, table_rows  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
 
 MODEL_ID = "bench/deepseek-coder-1.3b-width"
 PRECISIONS = ("fp32", "bf16", "int8", "int4", "gguf-q8_0", "gguf-q4_0", "gguf-q4_k_m")

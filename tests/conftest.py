@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from core.gguf_converter import converter_dir  # noqa: E402 - imports neither transformers nor gradio
+from core.quant.gguf.converter import converter_dir  # noqa: E402 - imports neither transformers nor gradio
 
 # llama.cpp's converter, fetched into the real cache by `make install-dev`: reused, never downloaded by a test
 if (converter_dir() / "convert_hf_to_gguf.py").exists():
@@ -25,10 +25,10 @@ os.environ.update({
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig  # noqa: E402
-from core.hardware import Hardware, detect_hardware  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import Hardware, detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
