@@ -90,6 +90,12 @@ def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precis
     return base_precisions(hardware) + quantized
 
 
+def unavailable_precisions(entry: CatalogEntry, hardware: Hardware) -> list[tuple[Precision, str]]:
+    """Quantized precisions not offered for entry here, each with the reason in words."""
+    found = [(p, unavailable_reason(entry, p, hardware)) for p in BACKENDS if p.quantized]
+    return [(p, reason) for p, reason in found if reason]
+
+
 def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:
     """Load entry at precision through its backend's loader; UnsupportedPrecisionError says why it cannot."""
     reason = unavailable_reason(entry, precision, hardware)

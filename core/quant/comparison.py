@@ -18,7 +18,7 @@ from core.generation.stream import prepare_chat, stream_chat
 from core.models.hardware import Hardware, Precision, parse_precision
 from core.models.loading import LoadedModel, ModelKey
 from core.paths import REFERENCE_TEXT
-from core.quant.backends import backend_name, bits_of
+from core.quant.backends import backend_name, bits_of, unavailable_reason
 from core.quant.gguf.files import gguf_file
 from core.quant.gguf.loader import GGUF_TYPES
 from core.quant.gguf.model import GGUFCausalLM
@@ -122,8 +122,8 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
     head = {"precision": precision.value, "label": precision.label, "backend": backend_name(precision),
             "bits": bits_of(precision)}
     try:
-        if precision in GGUF_TYPES:  # convert + quantize once, with a progress bar (the load then finds the file)
-            gguf_file(reference.entry, GGUF_TYPES[precision], progress)
+        if precision in GGUF_TYPES and not unavailable_reason(reference.entry, precision, registry.hardware):
+            gguf_file(reference.entry, GGUF_TYPES[precision], progress)  # once, with progress; the load finds it
         loaded = _load(registry, reference.entry.model_id, precision)
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)

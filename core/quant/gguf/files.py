@@ -33,7 +33,7 @@ KNOWN_SPLITS = {
 def gguf_file(entry: CatalogEntry, ftype: str, progress: Progress | None = None) -> Path:
     """A checked GGUF file of entry at ftype: one in the model's folder, else converted and quantized once."""
     report = progress or (lambda _f, _m: None)
-    local = find_local(Path(entry.source), ftype)
+    local = find_local(source_folder(entry), ftype)
     if local is not None:
         return local
     target = cache_dir(entry) / f"model-{ftype}.gguf"
@@ -51,31 +51,32 @@ def gguf_file(entry: CatalogEntry, ftype: str, progress: Progress | None = None)
 
 def _float_base(entry: CatalogEntry, report: Progress) -> Path:
     """The full-precision GGUF to quantize from: a float .gguf in the model folder, else the cached f32."""
-    for path in sorted(Path(entry.source).glob("*.gguf")) if Path(entry.source).is_dir() else []:
+    folder = source_folder(entry)
+    for path in sorted(folder.glob("*.gguf")) if folder.is_dir() else []:
         if file_type(path) in FLOAT_FTYPES:
             return path
     target = cache_dir(entry) / "model-f32.gguf"
     if target.exists():
         check_gguf(target)
         return target
-    if not (Path(entry.source) / "config.json").exists():
+    if not (folder / "config.json").exists():
         raise ModelUnavailableError(f"llama.cpp's converter needs a local checkpoint folder; {entry.model_id} has "
                                     "none here (set models.local_paths to a downloaded copy).")
     converter = gguf_converter.locate()
     report(0.05, "Converting to GGUF (f32) with llama.cpp's converter")
-    args = ["convert", str(converter), entry.source, "", *_pretokenizer_args(Path(entry.source))]
+    args = ["convert", str(converter), str(folder), "", *_pretokenizer_args(folder)]
 
     def convert(tmp: Path) -> None:
         args[3] = str(tmp)
         _run_tool(args, f"convert {entry.model_id}", lambda f: report(0.05 + 0.7 * f, "Converting to GGUF"))
 
-    _make_atomically(target, convert, needed=_f32_bytes(Path(entry.source)))
+    _make_atomically(target, convert, needed=_f32_bytes(folder))
     return target
 
 
 def cache_dir(entry: CatalogEntry) -> Path:
     """Where entry's GGUF files live; the name changes with the weights, the tokenizer and the converter."""
-    folder = Path(entry.source)
+    folder = source_folder(entry)
     fingerprint = hashlib.sha256(f"{entry.model_id}|{entry.source}|{gguf_converter.version()}".encode())
     fingerprint.update(TOOL.read_bytes())  # how we drive the converter (pre-tokenizer, implied hparams)
     for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("tokenizer*.json")) if folder.is_dir() \
@@ -83,6 +84,19 @@ def cache_dir(entry: CatalogEntry) -> Path:
         fingerprint.update(f"{path.name}:{path.stat().st_size}:{int(path.stat().st_mtime)}".encode())
     safe = entry.model_id.replace("/", "--")
     return cache_root() / "gguf" / f"{safe}-{fingerprint.hexdigest()[:12]}"
+
+
+def source_folder(entry: CatalogEntry) -> Path:
+    """entry's checkpoint folder: a local source as is, a Hub id's copy in the Hugging Face cache if there is one."""
+    folder = Path(entry.source)
+    if folder.is_dir() or entry.bundled:
+        return folder
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(entry.source, local_files_only=True))
+    except (OSError, ValueError):  # not downloaded (LocalEntryNotFoundError is an OSError), or not a repo id
+        return folder
 
 
 def find_local(folder: Path, ftype: str) -> Path | None:

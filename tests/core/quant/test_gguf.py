@@ -130,6 +130,11 @@ def test_a_model_the_converter_does_not_support_gets_a_clear_message(tmp_path):
     assert not list(gguf_files.cache_dir(odd).glob("*"))
 
 
+def test_a_hub_model_without_a_local_copy_is_refused_before_any_conversion():
+    with pytest.raises(ModelUnavailableError, match="needs a local checkpoint folder"):
+        gguf_file(CATALOG.get("deepseek-ai/deepseek-coder-1.3b-instruct"), "q4_0")
+
+
 def test_gguf_is_offered_for_text_models_and_explained_when_llama_cpp_is_missing(hardware, monkeypatch):
     text, vision = CATALOG.get(DENSE_MODEL), CATALOG.get("bundled/deepseek-vl-tiny")
     assert Precision.GGUF_Q4_0 in available_precisions(text, hardware)
