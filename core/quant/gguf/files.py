@@ -68,7 +68,7 @@ def _float_base(entry: CatalogEntry, report: Progress) -> Path:
 
     def convert(tmp: Path) -> None:
         args[3] = str(tmp)
-        _run_tool(args, f"convert {entry.model_id}", lambda f: report(0.05 + 0.7 * f, "Converting to GGUF"))
+        _run_tool(args, f"convert {entry.model_id}", lambda f: report(0.05 + 0.7 * f, f"Converting to GGUF ({f:.0%})"))
 
     _make_atomically(target, convert, needed=_f32_bytes(folder))
     return target
@@ -158,6 +158,7 @@ def _make_atomically(target: Path, write: Callable[[Path], None], needed: int) -
     try:
         write(tmp)
         check_gguf(tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; the cache is as readable as the model it came from
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -169,11 +170,13 @@ def _run_tool(args: list[str], what: str, on_fraction: Callable[[float], None] |
                             text=True, errors="replace")
     assert proc.stderr is not None
     tail: list[str] = []
+    done = -1  # percent last reported
     for line in proc.stderr:  # universal newlines: tqdm's \r updates arrive as lines too
         tail = (tail + [line.rstrip()])[-20:]
         match = re.search(r"Writing:\s+(\d+)%", line)
-        if match and on_fraction:
-            on_fraction(int(match.group(1)) / 100)
+        if match and on_fraction and int(match.group(1)) > done:
+            done = int(match.group(1))
+            on_fraction(done / 100)
     if proc.wait() != 0:
         raise ModelUnavailableError(_failure_message(what, proc.returncode, tail))
 
