@@ -2,6 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# llama.cpp for the GGUF rows. GGML_NATIVE=ON dies with "Illegal instruction" in the quantized kernels on CPUs that
+# report AMX / AVX512-BF16 (see README): build for AVX2 + AVX512F explicitly instead.
+GGUF_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \
+	-DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .PHONY: run test install install-dev lint models
 
@@ -25,8 +29,12 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.installed-dev: requirements-dev.txt requirements-gguf.txt $(VENV)/.installed
 	$(PIP) install -r requirements-dev.txt
+	# optional extra, built from source (~10 min); --no-cache-dir: never reuse a wheel built with other flags
+	CMAKE_ARGS="$(GGUF_CMAKE_ARGS)" $(PIP) install --no-cache-dir -r requirements-gguf.txt
+	# llama.cpp's converter ships only in that sdist: keep it in the cache, matching the installed version
+	$(PY) -m core.quant.gguf.converter
 	bash scripts/install_chromium.sh
 	touch $@
 

@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.quant.gguf.converter import converter_dir  # noqa: E402 - imports neither transformers nor gradio
+
+# llama.cpp's converter, fetched into the real cache by `make install-dev`: reused, never downloaded by a test
+if (converter_dir() / "convert_hf_to_gguf.py").exists():
+    os.environ.setdefault("LLAMA_CPP_CONVERTER", str(converter_dir()))
 # Before transformers / gradio are imported anywhere: never touch the network, never write to ~.
 _HOME = Path(tempfile.mkdtemp(prefix="playground-tests-"))
 os.environ.update({

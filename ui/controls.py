@@ -10,7 +10,7 @@ import gradio as gr
 from core.config import AppConfig
 from core.generation.sampling import SamplingParams
 from core.models.catalog import Kind
-from core.quant.backends import available_precisions
+from core.quant.backends import available_precisions, unavailable_precisions
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import REMOTE_PRECISION, RemoteHub
 
@@ -87,6 +87,12 @@ def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str,
     if entry.remote:
         return [("set by the remote server", REMOTE_PRECISION)]
     return [(p.label, p.value) for p in available_precisions(entry, registry.hardware)]
+
+
+def unavailable_note(registry: ModelRegistry, model_id: str) -> str:
+    """Markdown naming the precisions not offered for model_id here and why (e.g. llama.cpp not installed)."""
+    missing = unavailable_precisions(registry.catalog.get(model_id), registry.hardware)
+    return "\n".join(["**Not offered here:**", *(f"- {p.label}: {why}" for p, why in missing)]) if missing else ""
 
 
 def text_of(content: Any) -> str:

@@ -18,7 +18,7 @@ from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisi
 from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
 from core.serving.remote_compare import add_remote_rows
 from core.serving.service import Service
-from ui.controls import precision_choices
+from ui.controls import precision_choices, unavailable_note
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
@@ -65,6 +65,7 @@ def build(service: Service, cfg: AppConfig) -> None:
     remote_ids = list(service.remotes.models)
     remotes = gr.CheckboxGroup(remote_ids, value=[], label="Remote endpoints to add as rows (same prompt, greedy)",
                                elem_id="quant-remotes", visible=bool(remote_ids))
+    unavailable = gr.Markdown(unavailable_note(registry, default_model), elem_id="quant-unavailable")
     prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2, elem_id="quant-prompt")
     with gr.Row():
         max_new = gr.Slider(1, min(256, cfg.limits.max_new_tokens), value=48, step=1, label="Max new tokens",
@@ -89,14 +90,15 @@ def build(service: Service, cfg: AppConfig) -> None:
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
-        charts = [frame[frame["memory MB"].notna()][["precision", col]] for col, _ in CHARTS]
+        charts = [frame[frame["decode tok/s"].notna()][["precision", col]] for col, _ in CHARTS]  # measured rows
         return (outputs_html(run), frame, *charts, *export_files(run))
 
-    def on_model(model_id: str) -> gr.CheckboxGroup:
+    def on_model(model_id: str) -> tuple[gr.CheckboxGroup, str]:
         new = precision_choices(registry, model_id)
-        return gr.CheckboxGroup(choices=new, value=[v for _, v in new[:1]] + _quantized_defaults(new))
+        return (gr.CheckboxGroup(choices=new, value=[v for _, v in new[:1]] + _quantized_defaults(new)),
+                unavailable_note(registry, model_id))
 
-    model.change(on_model, model, precisions, api_visibility="private")
+    model.change(on_model, model, [precisions, unavailable], api_visibility="private")
     compare.click(on_compare, [model, precisions, prompt, max_new, seed, remotes],
                   [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=1)
     build_api(service, cfg)

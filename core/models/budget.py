@@ -16,7 +16,10 @@ FULL_BYTES = 4.0  # fp32: the safe guess for a precision this module does not kn
 
 # Bytes per parameter at load time. Quantized precisions are absent on purpose: quanto, torchao and GPTQ
 # load the full-precision weights first and quantize them after, so the load peaks at FULL_BYTES.
-BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0,
+                   # GGUF: llama.cpp converts and quantizes in a subprocess, then maps the file (8.5 / 4.5 / ~4.9
+                   # bits per weight); its KV cache comes on top and is measured once loaded
+                   "gguf-q8_0": 1.0625, "gguf-q4_0": 0.5625, "gguf-q4_k_m": 0.61}
 
 
 def bytes_per_param(precision: Any) -> float:

@@ -23,6 +23,9 @@ class Precision(StrEnum):
     GPTQ_INT4 = "gptq-int4"
     BNB_INT8 = "bnb-int8"  # bitsandbytes, CUDA only
     BNB_NF4 = "bnb-nf4"
+    GGUF_Q8_0 = "gguf-q8_0"  # llama.cpp (llama-cpp-python), converted and quantized by llama.cpp's own tools
+    GGUF_Q4_0 = "gguf-q4_0"
+    GGUF_Q4_K_M = "gguf-q4_k_m"
 
     @property
     def label(self) -> str:
@@ -39,6 +42,8 @@ PRECISION_LABELS.update({
     "int8": "int8 (optimum-quanto, weight-only)", "int4": "int4 (torchao, weight-only, two values per byte)",
     "gptq-int8": "GPTQ 8-bit (GPTQModel)", "gptq-int4": "GPTQ 4-bit (GPTQModel)",
     "bnb-int8": "bnb int8 (bitsandbytes, CUDA)", "bnb-nf4": "bnb nf4 (bitsandbytes, CUDA)",
+    "gguf-q8_0": "GGUF Q8_0 (llama.cpp)", "gguf-q4_0": "GGUF Q4_0 (llama.cpp)",
+    "gguf-q4_k_m": "GGUF Q4_K_M (llama.cpp)",
 })
 
 

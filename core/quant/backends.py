@@ -13,6 +13,7 @@ from core.models.hardware import Hardware, Precision, base_precisions
 from core.models.loading import LoadedModel, load_full
 from core.quant import kernels as k
 from core.quant import loaders as q
+from core.quant.gguf.loader import gguf_missing_reason, load_gguf
 from core.quant.kernels import Kernel
 
 Loader = Callable[[CatalogEntry, Precision, Hardware, Kernel | None], LoadedModel]
@@ -55,6 +56,13 @@ BACKENDS: dict[Precision, Backend] = {
                                 devices=("cuda",), dense_only=True, kernels={"cuda": k.CUDA_BNB8}),
     Precision.BNB_NF4: Backend("bitsandbytes", 4, q.load_bitsandbytes, "bitsandbytes", "bitsandbytes==0.50.2",
                                devices=("cuda",), dense_only=True, kernels={"cuda": k.CUDA_BNB4}),
+    # llama.cpp, built for the CPU (also used on a CUDA machine); the package check is gguf_missing_reason()
+    Precision.GGUF_Q8_0: Backend("llama.cpp", 8, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
+    Precision.GGUF_Q4_0: Backend("llama.cpp", 4, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
+    Precision.GGUF_Q4_K_M: Backend("llama.cpp", 4, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
 }
 
 
@@ -88,6 +96,8 @@ def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hard
     if backend.dense_only and entry.moe:
         return (f"{backend.name} leaves DeepSeek's fused MoE experts in full precision and fails on "
                 "DeepseekV3's kv_b_proj; use int8/int4 or GPTQ, which quantize the experts.")
+    if backend.name == "llama.cpp":
+        return gguf_missing_reason()  # llama-cpp-python, and what llama.cpp's converter imports
     if backend.package and importlib.util.find_spec(backend.package.split(".")[0]) is None:
         return f"{backend.package} is not installed (pip install {backend.pip})."
     return None
@@ -97,6 +107,12 @@ def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precis
     """Precisions the picker offers for entry on this hardware, full precision first, then quantized."""
     quantized = [p for p in BACKENDS if p.quantized and unavailable_reason(entry, p, hardware) is None]
     return base_precisions(hardware) + quantized
+
+
+def unavailable_precisions(entry: CatalogEntry, hardware: Hardware) -> list[tuple[Precision, str]]:
+    """Quantized precisions not offered for entry here, each with the reason in words."""
+    found = [(p, unavailable_reason(entry, p, hardware)) for p in BACKENDS if p.quantized]
+    return [(p, reason) for p, reason in found if reason]
 
 
 def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:

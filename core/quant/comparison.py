@@ -7,19 +7,23 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
 from core.errors import EmptyInputError, OutOfMemoryError, PlaygroundError, UnsupportedPrecisionError
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
-from core.generation.stream import stream_chat
+from core.generation.stream import prepare_chat, stream_chat
 from core.models.hardware import Hardware, Precision, parse_precision
 from core.models.loading import LoadedModel, ModelKey
 from core.paths import REFERENCE_TEXT
-from core.quant.backends import backend_name, bits_of, kernel_of
+from core.quant.backends import backend_name, bits_of, kernel_of, unavailable_reason
 from core.quant.divergence import Divergence, divergence, reference_log_probs
+from core.quant.gguf.files import gguf_file
+from core.quant.gguf.loader import GGUF_TYPES
+from core.quant.gguf.model import GGUFCausalLM
+from core.quant.gguf.stream import stream_gguf
 from core.quant.quality import greedy_agreement
 from core.quant.weights import weight_report
 
@@ -62,7 +66,7 @@ class PrecisionResult:
     quantized_ratio: float = 0.0  # quantized weights' bytes / their full-precision bytes
     full_precision_parts: tuple[str, ...] = ()
     unmeasured: tuple[str, ...] = ()  # table columns this row could not measure (e.g. memory of a remote server)
-    note: str = ""  # what the row could not measure and why
+    note: str = ""  # what the row could not measure, or what llama.cpp quantized and how its memory adds up
     kernel: str = ""  # the kernel serving the quantized weights
     kernel_note: str = ""  # why the backend table chose it
     unfit_layers: int = 0  # linear layers the kernel could not take (shape), left unquantized
@@ -99,12 +103,18 @@ def compare_precisions(registry: ModelSource, model_id: str, precisions: list[st
         answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
         results = []
         for i, precision in enumerate(chosen):
-            report((i + 0.5) / (len(chosen) + 1), f"Measuring {precision.label}")
+            step = _sub_progress(report, (i + 0.5) / (len(chosen) + 1), 0.5 / (len(chosen) + 1), precision.label)
+            step(0.0, "measuring")
             results.append(_measure(registry, reference, precision, prompt, params, (ref_ids, ref_scores),
-                                    prompt_ids, answer_ids))
+                                    prompt_ids, answer_ids, step))
     report(1.0, "Done")
     return ComparisonRun(reference.entry.model_id, prompt, params, full.value, registry.hardware.describe(),
                          sum(int(t.shape[0]) for t in ref_scores), tuple(results))
+
+
+def _sub_progress(report: Progress, start: float, width: float, label: str) -> Progress:
+    """A Progress for one step: its 0..1 maps onto start..start+width of the whole run."""
+    return lambda fraction, message: report(start + width * fraction, f"{label}: {message}")
 
 
 def _parse_all(precisions: list[str]) -> list[Precision]:
@@ -115,10 +125,12 @@ def _parse_all(precisions: list[str]) -> list[Precision]:
 
 def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision, prompt: str,
              params: SamplingParams, scoring: tuple[torch.Tensor, list[torch.Tensor]], prompt_ids: list[int],
-             answer_ids: list[int]) -> PrecisionResult:
+             answer_ids: list[int], progress: Progress) -> PrecisionResult:
     head = {"precision": precision.value, "label": precision.label, "backend": backend_name(precision),
             "bits": bits_of(precision)}
     try:
+        if precision in GGUF_TYPES and not unavailable_reason(reference.entry, precision, registry.hardware):
+            gguf_file(reference.entry, GGUF_TYPES[precision], progress)  # once, with progress; the load finds it
         loaded = _load(registry, reference.entry.model_id, precision)
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
         prefill_s = _time_prefill(loaded, prompt_ids)
@@ -127,7 +139,10 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
-    weights = weight_report(loaded.model, full_element_size=_element_size(reference))
+    if isinstance(loaded.model, GGUFCausalLM):  # tensors inside a GGUF file, not torch modules
+        weights, note = loaded.model.weights, loaded.model.note()
+    else:
+        weights, note = weight_report(loaded.model, full_element_size=_element_size(reference)), ""
     return PrecisionResult(
         **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
         prefill_s=prefill_s,
@@ -135,7 +150,7 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         perplexity=quality.perplexity, perplexity_change=quality.perplexity_ratio.value - 1.0,
         kl_mean=quality.kl_mean.value, top1_agreement=quality.same_top.value, greedy_agreement=greedy,
         quantized_share=weights.quantized_share, quantized_ratio=weights.quantized_ratio,
-        full_precision_parts=weights.full_precision_parts, quality=quality, **_kernel_fields(loaded))
+        full_precision_parts=weights.full_precision_parts, quality=quality, note=note, **_kernel_fields(loaded))
 
 
 def _kernel_fields(loaded: LoadedModel) -> dict[str, object]:
@@ -143,7 +158,8 @@ def _kernel_fields(loaded: LoadedModel) -> dict[str, object]:
     note = kernel.reason if kernel else ""
     if loaded.unfit_layers:
         note += f"; {loaded.unfit_layers} layer(s) left unquantized (in_features not divisible by the group)"
-    return {"kernel": loaded.kernel, "kernel_note": note, "unfit_layers": loaded.unfit_layers}
+    return {"kernel": loaded.kernel or (kernel.name if kernel else ""), "kernel_note": note,
+            "unfit_layers": loaded.unfit_layers}
 
 
 def _load(registry: ModelSource, model_id: str, precision: Precision) -> LoadedModel:
@@ -155,7 +171,11 @@ def _load(registry: ModelSource, model_id: str, precision: Precision) -> LoadedM
 
 
 def _answer(loaded: LoadedModel, prompt: str, params: SamplingParams) -> tuple[list[int], str, object]:
-    stream = stream_chat(loaded, ChatRequest(prompt), params, threading.Event())
+    if isinstance(loaded.model, GGUFCausalLM):  # llama.cpp generates, not model.generate
+        plan, inputs = prepare_chat(loaded, ChatRequest(prompt), params)
+        stream: Any = stream_gguf(loaded, inputs, params, threading.Event(), 600.0, plan)
+    else:
+        stream = stream_chat(loaded, ChatRequest(prompt), params, threading.Event())
     text = "".join(stream)
     assert stream.plan is not None and stream.stats is not None
     return list(stream.plan.input_ids), text, stream.stats

@@ -112,3 +112,8 @@ def quantize_modules(model: nn.Module, precision: str, device: str, skip: list[s
         return isinstance(module, nn.Linear) and name not in excluded and not any(s in name for s in SKIP)
 
     quantize_(model, ao_config(precision, device, group), filter_fn=target)
+
+# GGUF precisions: llama.cpp's own ggml kernels (built for this CPU by requirements-gguf.txt's flags)
+LLAMA_CPP = Kernel("llama.cpp", "llama.cpp ggml (AVX2/AVX512 CPU build)", torch.float32,
+                   "llama.cpp quantizes and multiplies the weights itself (token embeddings and output too); "
+                   "the same CPU build serves a CUDA machine's GGUF rows")

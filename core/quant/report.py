@@ -11,7 +11,8 @@ from typing import Any
 from core.models.memory import format_bytes
 from core.quant.comparison import ComparisonRun, PrecisionResult
 
-PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "optimum", "bitsandbytes")
+PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "optimum", "bitsandbytes",
+            "llama-cpp-python")
 COLUMNS = ("precision", "backend", "kernel", "bits", "load s", "memory MB", "quantized share",
            "quantized bytes ratio", "prefill s", "TTFT s", "decode tok/s", "perplexity", "ppl change %", "± ppl %",
            "mean KL", "± KL", "KL p99", "KL max", "top-1 agree", "± top-1", "Δp RMS", "greedy agree",

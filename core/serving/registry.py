@@ -18,8 +18,10 @@ from core.models.hardware import Hardware, Precision, parse_precision
 from core.models.loading import LoadedModel, ModelKey
 from core.quant.backends import load_model
 from core.serving.batching import MAX_WAITING, Batcher
+from core.serving.gguf_runner import GGUFRunner
 
 Loader = Callable[..., LoadedModel]  # (entry, precision, hardware) -> LoadedModel
+Runner = Batcher | GGUFRunner  # what serves a resident model's requests
 
 
 class ModelRegistry:
@@ -36,7 +38,7 @@ class ModelRegistry:
         self._reserved: dict[ModelKey, int] = {}  # estimated bytes of loads in flight
         self._lock = threading.Lock()
         self._resident: dict[ModelKey, LoadedModel] = {}
-        self._batchers: dict[ModelKey, Batcher] = {}  # one per resident model: its requests share forward passes
+        self._batchers: dict[ModelKey, Runner] = {}  # one per resident model: its requests share forward passes
         self._holds: dict[ModelKey, int] = {}  # work outside the batcher using a model (e.g. a comparison)
         self._loading: dict[ModelKey, Future[LoadedModel]] = {}
 
@@ -64,7 +66,7 @@ class ModelRegistry:
         try:
             self._admit(key)
             loaded = self._loader(self.catalog.get(key.model_id), key.precision, self.hardware)
-            batcher = Batcher(loaded, max_waiting=self.max_waiting)
+            batcher = runner_for(loaded, self.max_waiting)
         except BaseException as exc:  # waiters get the same error; the next request retries
             with self._lock:
                 del self._loading[key]
@@ -87,7 +89,7 @@ class ModelRegistry:
         for key in stale:
             self.unload(key)
 
-    def batcher(self, key: ModelKey) -> Batcher:
+    def batcher(self, key: ModelKey) -> Runner:
         """The batcher serving a resident model's requests (KeyError if key is not resident)."""
         with self._lock:
             return self._batchers[key]
@@ -157,3 +159,10 @@ class ModelRegistry:
         if self.memory_budget_bytes is None:
             return self.hardware.available_memory_bytes() - reserved
         return self.memory_budget_bytes - resident - reserved
+
+
+def runner_for(loaded: LoadedModel, max_waiting: int) -> Runner:
+    """A llama.cpp model gets a GGUFRunner (one answer at a time), every transformers model a Batcher."""
+    if loaded.backend == "llama.cpp":
+        return GGUFRunner(loaded, max_waiting)
+    return Batcher(loaded, max_waiting=max_waiting)

@@ -34,6 +34,18 @@ def test_unavailable_backend_row_says_why_instead_of_failing(client):
     assert "CUDA" in bnb["error"] and run["results"][0]["error"] is None
 
 
+def test_the_tab_names_precisions_not_offered_here_and_why(registry, monkeypatch):
+    import importlib.util
+
+    from ui.controls import unavailable_note
+
+    assert "GGUF" not in unavailable_note(registry, DENSE_MODEL) or importlib.util.find_spec("llama_cpp") is None
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    note = unavailable_note(registry, DENSE_MODEL)
+    assert "GGUF Q4_0 (llama.cpp): llama-cpp-python is not installed" in note and "make install-dev" in note
+
+
 @pytest.mark.browser
 def test_browser_compares_two_precisions_and_shows_table_and_chart(app_url):
     with open_page(app_url, tab="tab-quant", ready="#quant-precisions") as page:
