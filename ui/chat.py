@@ -12,7 +12,7 @@ from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
 from core.serving.service import Service
-from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
+from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
 
 TASKS = {
@@ -20,6 +20,21 @@ TASKS = {
     "Continue": "Continue the document in the same style.",
     "Answer from it": "Using only the document, answer: ",
 }
+
+
+EMPTY_METER = "Context: nothing sent yet."
+THINK_TAGS = ("<think>", "</think>")  # DeepSeek-R1's reasoning: shown folded, never sent back as context
+ESC_STOPS = """if (!window.__chatEscStops) { window.__chatEscStops = true;
+  document.addEventListener('keydown', (e) => { if (e.key !== 'Escape') return;
+    const stop = document.querySelector('#chat-stop'); if (stop && stop.offsetParent !== null) stop.click(); }); }"""
+
+
+def split_last_turn(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """(the conversation before the last user message, that message's text), or (history, None) if none."""
+    last_user = max((i for i, m in enumerate(history) if m["role"] == "user"), default=None)
+    if last_user is None:
+        return history, None
+    return history[:last_user], text_of(history[last_user]["content"])
 
 
 def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
@@ -33,66 +48,100 @@ def build(service: Service, cfg: AppConfig) -> None:
     registry = service.registry
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"])
-            meter = gr.Markdown("Context: nothing sent yet.", elem_id="chat-meter")
+            chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"],
+                                 editable="user", reasoning_tags=[THINK_TAGS])
+            meter = gr.Markdown(EMPTY_METER, elem_id="chat-meter")
+            with gr.Row(equal_height=True):
+                # lines=1 with max_lines>1: Enter sends, Shift+Enter adds a line (lines>1 would send on Shift+Enter)
+                message = gr.Textbox(placeholder="Message DeepSeek… (Enter to send, Shift+Enter for a new line, "
+                                     "Esc to stop)", show_label=False, lines=1, max_lines=8, scale=5,
+                                     elem_id="chat-input")
+                send = gr.Button("Send", variant="primary", scale=1, min_width=72, elem_id="chat-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, min_width=72, visible=False, elem_id="chat-stop")
             with gr.Row():
-                message = gr.Textbox(placeholder="Message DeepSeek… (Enter to send, Shift+Enter for a new line)",
-                                     show_label=False, lines=2, scale=5, elem_id="chat-input")
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-            with gr.Row():
-                stop = gr.Button("Stop", variant="stop", elem_id="chat-stop")
-                regenerate = gr.Button("Regenerate", elem_id="chat-regenerate")
-                clear = gr.Button("Clear", elem_id="chat-clear")
+                regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
+                undo = gr.Button("Undo last turn", size="sm", elem_id="chat-undo")
+                clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
+            gr.HTML("", js_on_load=ESC_STOPS, elem_id="chat-keys", padding=False)
         with gr.Column(scale=2):
             model, precision = model_picker(registry, "text", cfg.models.default_text, "chat")
             system = gr.Textbox(label="System prompt", lines=2, elem_id="chat-system",
                                 placeholder="e.g. You are a concise assistant.")
             with gr.Accordion("Sampling", open=False):
-                sampling = sampling_controls(cfg, "chat")
+                sampling = sampling_controls(cfg, "chat", seed=-1)
             with gr.Accordion("Long text: attach or paste a document", open=False):
                 upload = gr.File(label="Attach .txt / .md", file_types=[".txt", ".md"], elem_id="chat-doc-file")
                 document = gr.Textbox(label="Document", lines=6, max_lines=16, elem_id="chat-document")
                 task_buttons = [gr.Button(name, size="sm") for name in TASKS]
 
-    def on_send(text: str, history: list[dict[str, Any]], doc: str, model_id: str, prec: str, sys_prompt: str,
-                temperature: float, top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
-                request: gr.Request) -> Iterator[Any]:
+    def on_send(text: str, history: list[dict[str, Any]], meter_now: str, doc: str, model_id: str, prec: str,
+             sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
+             seed: float, request: gr.Request) -> Iterator[Any]:
         shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
         chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
-        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
+        used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
+        params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)
+        notices = [f"seed {used_seed}"] if temperature > 0 else []
         yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
                                                            session=session_key(request)),
-                                    history, shown, text)
+                                    history, shown, text, notices, meter_before=meter_now)
 
-    def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-        turns = [m for m in history if not is_metrics(m)]
-        last_user = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
-        if last_user is None:
-            raise gr.Error("Nothing to regenerate yet.")
-        return turns[:last_user], text_of(turns[last_user]["content"])
+    # Gradio fills special arguments only before *rest, hence request (and edit) first
+    def on_regenerate(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        before, last = split_last_turn(history)
+        if last is None:
+            gr.Info("Nothing to regenerate yet.")
+            return
+        yield from on_send(last, before, *rest, request)
+
+    def on_edit(request: gr.Request, edit: gr.EditData, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        index = edit.index[0] if isinstance(edit.index, (list, tuple)) else edit.index
+        yield from on_send(text_of(edit.value), history[:index], *rest, request)
+
+    def on_undo(history: list[dict[str, Any]]) -> tuple[Any, Any]:
+        before, last = split_last_turn(history)
+        return (before, last) if last is not None else (gr.skip(), gr.skip())
 
     def on_upload(path: str | None) -> str:
         try:
             return read_document(path, cfg.limits.max_document_bytes) if path else gr.skip()
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc), title="Not attached")
+            return gr.skip()
 
     def on_stop(request: gr.Request) -> None:
         service.stop(session_key(request))
 
-    inputs = [message, chatbot, document, model, precision, system, *sampling.inputs]
+    inputs = [message, chatbot, meter, document, model, precision, system, *sampling.inputs]
+    rest = inputs[2:]
     outputs = [chatbot, meter, message]
-    for trigger in (send.click, message.submit):
-        trigger(on_send, inputs, outputs, api_visibility="undocumented", concurrency_limit=None)
-    regenerate.click(on_regenerate, chatbot, [chatbot, message], api_visibility="private").success(
-        on_send, inputs, outputs, api_visibility="private", concurrency_limit=None)
+    events = [trigger(answering, None, [send, stop], queue=False, api_visibility="private").then(
+        handler, handler_inputs, outputs, api_visibility=visibility, concurrency_limit=None)
+        for trigger, handler, handler_inputs, visibility in (
+            (send.click, on_send, inputs, "undocumented"),
+            (message.submit, on_send, inputs, "private"),
+            (regenerate.click, on_regenerate, [chatbot, *rest], "private"),
+            (chatbot.retry, on_regenerate, [chatbot, *rest], "private"),
+            (chatbot.edit, on_edit, [chatbot, *rest], "private"))]
+    for event in events:
+        event.then(idle, None, [send, stop], queue=False, api_visibility="private")
+    for trigger in (undo.click, chatbot.undo):
+        trigger(on_undo, chatbot, [chatbot, message], api_visibility="private", queue=False)
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
-    clear.click(lambda: ([], "Context: nothing sent yet.", ""), None, [chatbot, meter, message],
-                api_visibility="private")
+    clear.click(lambda: ([], EMPTY_METER, ""), None, [chatbot, meter, message], api_visibility="private")
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")
     build_api(service, cfg)
+
+
+def answering() -> tuple[gr.Button, gr.Button]:
+    """Send turns into Stop while an answer streams (built per call: a Button built in the layout would render)."""
+    return gr.Button(visible=False), gr.Button(visible=True)
+
+
+def idle() -> tuple[gr.Button, gr.Button]:
+    return gr.Button(visible=True), gr.Button(visible=False)
 
 
 def session_key(request: gr.Request) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ class SamplingControls:
 
 
 def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, temperature: float = 0.7,
-                      repetition_penalty: float = 1.1) -> SamplingControls:
+                      repetition_penalty: float = 1.1, seed: int = 0) -> SamplingControls:
     """The sliders every generating tab has (temperature 0 = greedy)."""
     return SamplingControls(
         gr.Slider(0, 2, value=temperature, step=0.05, label="Temperature (0 = greedy)",
@@ -39,7 +40,7 @@ def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, te
         gr.Slider(0.8, 2, value=repetition_penalty, step=0.05, label="Repetition penalty", elem_id=f"{prefix}-rep"),
         gr.Slider(1, cfg.limits.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens",
                   elem_id=f"{prefix}-max-new"),
-        gr.Number(value=0, precision=0, label="Seed (-1 = random)", elem_id=f"{prefix}-seed"),
+        gr.Number(value=seed, precision=0, label="Seed (-1 = a new one per answer)", elem_id=f"{prefix}-seed"),
     )
 
 
@@ -49,6 +50,11 @@ def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty
     chosen_seed = None if seed is None or int(seed) < 0 else int(seed)
     return SamplingParams(int(max_new_tokens), float(temperature), float(top_p), int(top_k),
                           float(repetition_penalty), chosen_seed)
+
+
+def draw_seed(seed: float | None) -> int:
+    """The seed the user fixed (0 or more), else a fresh one, so each answer can be reproduced from its metrics."""
+    return int(seed) if seed is not None and int(seed) >= 0 else secrets.randbelow(2**31)
 
 
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown]:
@@ -90,5 +96,5 @@ def text_of(content: Any) -> str:
 
 
 def is_metrics(message: dict[str, Any]) -> bool:
-    """Metric lines shown under answers are display-only, never sent to the model."""
+    """Titled messages (metric lines, reasoning parts split off by reasoning_tags) are display-only, never context."""
     return bool((message.get("metadata") or {}).get("title"))

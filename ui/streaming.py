@@ -11,6 +11,7 @@ from core.errors import PlaygroundError
 from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
 
 LOADING = "Loading the model…"
+METRICS_BODY = "\u200b"  # a metrics line is all title; an empty body would be dropped by Chatbot(reasoning_tags=...)
 
 
 def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) -> Iterator[tuple[str, str, str | None]]:
@@ -31,10 +32,11 @@ def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) ->
 
 def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history: list[dict[str, Any]],
                      shown: list[dict[str, Any]], typed: str, notices: Iterable[str] = (),
-                     strip: bool = False) -> Iterator[Any]:
+                     strip: bool = False, meter_before: str | None = None) -> Iterator[Any]:
     """Yield (chatbot, meter, input box) while the answer streams into shown[-1].
 
-    On a PlaygroundError the conversation goes back to `history` and the typed text back into the box: no lost work.
+    On a PlaygroundError a toast says why; the conversation goes back to `history`, the meter to `meter_before` and
+    the typed text back into the box. No gr.Error: it would paint an error overlay over chat, meter and input.
     """
     try:
         events = open_events()  # validation errors are raised here, before anything is shown
@@ -42,11 +44,13 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
         for partial, meter, metrics in answer_parts(events, notices):
             shown[-1] = {"role": "assistant", "content": partial.lstrip() if strip else partial}
             if metrics:
-                shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
+                shown.append({"role": "assistant", "content": METRICS_BODY,
+                              "metadata": {"title": metrics, "status": "done"}})
             yield shown, meter, gr.skip()
     except PlaygroundError as exc:
-        yield history, gr.skip(), gr.Textbox(value=typed, interactive=True)
-        raise gr.Error(str(exc)) from None
+        gr.Warning(str(exc), title="Not sent")
+        yield history, gr.skip() if meter_before is None else meter_before, gr.Textbox(value=typed, interactive=True)
+        return
     yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
 
