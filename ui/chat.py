@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 import gradio as gr
@@ -11,7 +12,7 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
-from core.serving.service import Service
+from core.serving.service import Service, ServiceEvent, TextDelta
 from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
 
@@ -60,6 +61,7 @@ def build(service: Service, cfg: AppConfig) -> None:
                 stop = gr.Button("Stop", variant="stop", scale=1, min_width=72, visible=False, elem_id="chat-stop")
             with gr.Row():
                 regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
+                resume = gr.Button("Continue", size="sm", elem_id="chat-continue")
                 undo = gr.Button("Undo last turn", size="sm", elem_id="chat-undo")
                 clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
             gr.HTML("", js_on_load=ESC_STOPS, elem_id="chat-keys", padding=False)
@@ -76,15 +78,17 @@ def build(service: Service, cfg: AppConfig) -> None:
 
     def on_send(text: str, history: list[dict[str, Any]], meter_now: str, doc: str, model_id: str, prec: str,
              sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
-             seed: float, request: gr.Request) -> Iterator[Any]:
+             seed: float, request: gr.Request, *, answer_start: str = "") -> Iterator[Any]:
         shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
-        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
+        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "", answer_start)
         used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
         params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)
         notices = [f"seed {used_seed}"] if temperature > 0 else []
-        yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
-                                                           session=session_key(request)),
-                                    history, shown, text, notices, meter_before=meter_now)
+        def events() -> Iterator[ServiceEvent]:
+            started = service.stream(chat_request, model_id, prec, params, session=session_key(request))
+            return chain([TextDelta(answer_start)], started) if answer_start else started
+
+        yield from stream_into_chat(events, history, shown, text, notices, meter_before=meter_now)
 
     # Gradio fills special arguments only before *rest, hence request (and edit) first
     def on_regenerate(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
@@ -93,6 +97,14 @@ def build(service: Service, cfg: AppConfig) -> None:
             gr.Info("Nothing to regenerate yet.")
             return
         yield from on_send(last, before, *rest, request)
+
+    def on_continue(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        before, last = split_last_turn(history)
+        answer = "".join(text_of(m["content"]) for m in history[len(before) + 1:] if not is_metrics(m))
+        if last is None or not answer:
+            gr.Info("No answer to continue yet.")
+            return
+        yield from on_send(last, before, *rest, request, answer_start=answer)
 
     def on_edit(request: gr.Request, edit: gr.EditData, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
         index = edit.index[0] if isinstance(edit.index, (list, tuple)) else edit.index
@@ -121,6 +133,7 @@ def build(service: Service, cfg: AppConfig) -> None:
             (send.click, on_send, inputs, "undocumented"),
             (message.submit, on_send, inputs, "private"),
             (regenerate.click, on_regenerate, [chatbot, *rest], "private"),
+            (resume.click, on_continue, [chatbot, *rest], "private"),
             (chatbot.retry, on_regenerate, [chatbot, *rest], "private"),
             (chatbot.edit, on_edit, [chatbot, *rest], "private"))]
     for event in events:

@@ -57,6 +57,14 @@ def set_number(page, elem_id: str, value: str) -> None:
     page.press(f"#{elem_id} input[type=number]", "Enter")
 
 
+def wait_for_new_seed(page, seed: str) -> str:
+    """Wait until the last answer is finished with a seed other than `seed`; that seed."""
+    page.wait_for_function("s => { const m = document.querySelector('#chat-history').innerText.match(/seed (\\d+)/g);"
+                           " return m && m[m.length - 1] !== 'seed ' + s; }", arg=seed, timeout=60_000)
+    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)
+    return re.findall(r"seed (\d+)", page.inner_text("#chat-history"))[-1]
+
+
 def test_enter_sends_shift_enter_adds_a_line_escape_stops(page):
     # qwen2-tiny, greedy, no repetition penalty: its answer to this prompt loops past 600 tokens without eos,
     # so Stop always lands mid-answer (deepseek-v3-tiny ends this one by itself after 64 tokens)
@@ -115,11 +123,14 @@ def test_regenerate_samples_anew_and_undo_gives_the_message_back(page):  # after
     first_seed = re.search(r"seed (\d+)", page.inner_text("#chat-history")).group(1)
     first = last_bot_text(page)
     page.click("#chat-regenerate")
-    page.wait_for_function("s => { const m = document.querySelector('#chat-history').innerText.match(/seed (\\d+)/g);"
-                           " return m && m[m.length - 1] !== 'seed ' + s; }", arg=first_seed, timeout=60_000)
-    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)
+    second_seed = wait_for_new_seed(page, first_seed)
     assert first and last_bot_text(page) != first  # a new seed, a new sample
     assert page.inner_text("#chat-history").count("Tell me a story.") == 1  # replaced, not appended
+    cut = last_bot_text(page)
+    page.click("#chat-continue")
+    wait_for_new_seed(page, second_seed)
+    continued = last_bot_text(page)
+    assert continued.startswith(cut.strip()) and len(continued) > len(cut)  # the same answer, longer
     page.click("#chat-undo")
     page.wait_for_function("() => !document.querySelector('#chat-history').innerText.includes('Tell me a story.')",
                            timeout=10_000)
