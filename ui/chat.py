@@ -13,6 +13,7 @@ from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
 from core.serving.service import Service, ServiceEvent, TextDelta
+from ui import conversations
 from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
 
@@ -75,6 +76,7 @@ def build(service: Service, cfg: AppConfig) -> None:
                 upload = gr.File(label="Attach .txt / .md", file_types=[".txt", ".md"], elem_id="chat-doc-file")
                 document = gr.Textbox(label="Document", lines=6, max_lines=16, elem_id="chat-document")
                 task_buttons = [gr.Button(name, size="sm") for name in TASKS]
+            panel = conversations.Panel(chatbot, meter, EMPTY_METER)
 
     def on_send(text: str, history: list[dict[str, Any]], meter_now: str, doc: str, model_id: str, prec: str,
              sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
@@ -137,11 +139,12 @@ def build(service: Service, cfg: AppConfig) -> None:
             (chatbot.retry, on_regenerate, [chatbot, *rest], "private"),
             (chatbot.edit, on_edit, [chatbot, *rest], "private"))]
     for event in events:
-        event.then(idle, None, [send, stop], queue=False, api_visibility="private")
+        panel.after(event.then(idle, None, [send, stop], queue=False, api_visibility="private"))
     for trigger in (undo.click, chatbot.undo):
-        trigger(on_undo, chatbot, [chatbot, message], api_visibility="private", queue=False)
+        panel.after(trigger(on_undo, chatbot, [chatbot, message], api_visibility="private", queue=False))
+    panel.wire()
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
-    clear.click(lambda: ([], EMPTY_METER, ""), None, [chatbot, meter, message], api_visibility="private")
+    clear.click(panel.on_new, panel.store, [chatbot, meter, *panel.shown], api_visibility="private", queue=False)
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -135,6 +136,26 @@ def test_regenerate_samples_anew_and_undo_gives_the_message_back(page):  # after
     page.wait_for_function("() => !document.querySelector('#chat-history').innerText.includes('Tell me a story.')",
                            timeout=10_000)
     assert box.input_value() == "Tell me a story."
+
+
+def test_reload_keeps_the_conversation_and_export_keeps_the_like(page):  # after the regenerate test
+    page.locator("#chat-history button[aria-label='Like']").last.click()
+    page.wait_for_timeout(500)
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#chat-history').innerText.includes('Explain the while')",
+                           timeout=30_000)
+    assert "Explain the while" in page.input_value("#chat-conversation input")  # titled by its first message
+    with page.expect_download() as download:
+        page.click("#chat-export-json")
+    saved = json.loads(Path(download.value.path()).read_text())["conversations"][0]
+    assert saved["title"].startswith("Explain the while") and "Like" in saved["feedback"].values()
+    page.click("#chat-new")
+    page.wait_for_function("() => !document.querySelector('#chat-history').innerText.includes('Explain')")
+    page.click("#chat-conversation input")
+    page.get_by_role("option", name=re.compile("Explain the while")).click()
+    page.wait_for_function("() => document.querySelector('#chat-history').innerText.includes('Explain the while')",
+                           timeout=10_000)
+    page.screenshot(path=str(SHOTS / "chat-saved.png"), full_page=True)
 
 
 def test_resources_tab_lists_the_resident_model_and_the_budget(page):  # after the chat test
