@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain
+from dataclasses import dataclass
+from itertools import chain, takewhile
 from typing import Any
 
 import gradio as gr
@@ -12,7 +13,7 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
-from core.serving.service import Service, ServiceEvent, TextDelta
+from core.serving.service import ContextMeter, Finished, Service, ServiceEvent, TextDelta
 from ui import conversations
 from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
@@ -25,18 +26,46 @@ TASKS = {
 
 
 EMPTY_METER = "Context: nothing sent yet."
+CHIP = "📄"
 THINK_TAGS = ("<think>", "</think>")  # DeepSeek-R1's reasoning: shown folded, never sent back as context
 ESC_STOPS = """if (!window.__chatEscStops) { window.__chatEscStops = true;
   document.addEventListener('keydown', (e) => { if (e.key !== 'Escape') return;
     const stop = document.querySelector('#chat-stop'); if (stop && stop.offsetParent !== null) stop.click(); }); }"""
 
 
-def split_last_turn(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
-    """(the conversation before the last user message, that message's text), or (history, None) if none."""
-    last_user = max((i for i, m in enumerate(history) if m["role"] == "user"), default=None)
-    if last_user is None:
-        return history, None
-    return history[:last_user], text_of(history[last_user]["content"])
+@dataclass(frozen=True)
+class Turn:
+    """One exchange found in the Chatbot's value: what came before, the message, its document, the answer."""
+
+    before: list[dict[str, Any]]
+    text: str
+    document: str = ""
+    answer: str = ""
+
+
+def turn_at(history: list[dict[str, Any]], index: int, text: str | None = None) -> Turn:
+    """The exchange whose user message is history[index] (a document chip just before it belongs to it)."""
+    start = index - 1 if index > 0 and is_chip(history[index - 1]) else index
+    replies = list(takewhile(lambda m: m["role"] == "assistant", history[index + 1:]))
+    answer = "".join(text_of(m["content"]) for m in replies if not is_metrics(m))
+    document = text_of(history[start]["content"]) if start < index else ""
+    return Turn(history[:start], text_of(history[index]["content"]) if text is None else text, document, answer)
+
+
+def last_turn(history: list[dict[str, Any]]) -> Turn | None:
+    """The last exchange, or None before the first message."""
+    last_user = max((i for i, m in enumerate(history) if m["role"] == "user" and not is_chip(m)), default=None)
+    return None if last_user is None else turn_at(history, last_user)
+
+
+def document_chip(document: str, tokens: int | None = None) -> dict[str, Any]:
+    """A document as sent with one message: folded, its size in the title, the text inside."""
+    size = f"{tokens:,} tokens" if tokens is not None else f"{len(document):,} characters"
+    return {"role": "user", "content": document, "metadata": {"title": f"{CHIP} Document · {size}", "status": "done"}}
+
+
+def is_chip(message: dict[str, Any]) -> bool:
+    return message["role"] == "user" and str((message.get("metadata") or {}).get("title", "")).startswith(CHIP)
 
 
 def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
@@ -79,42 +108,55 @@ def build(service: Service, cfg: AppConfig) -> None:
             panel = conversations.Panel(chatbot, meter, EMPTY_METER)
 
     def on_send(text: str, history: list[dict[str, Any]], meter_now: str, doc: str, model_id: str, prec: str,
-             sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
-             seed: float, request: gr.Request, *, answer_start: str = "") -> Iterator[Any]:
-        shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
-        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "", answer_start)
+                sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
+                seed: float, request: gr.Request, *, answer_start: str = "") -> Iterator[Any]:
+        doc = doc or ""
+        chip = [document_chip(doc)] if doc.strip() else []  # the document goes with this message only
+        shown = [*history, *chip, {"role": "user", "content": text or "(document)"},
+                 {"role": "assistant", "content": ""}]
+        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc, answer_start)
         used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
         params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)
-        notices = [f"seed {used_seed}"] if temperature > 0 else []
+        finished: list[Finished] = []
+
         def events() -> Iterator[ServiceEvent]:
             started = service.stream(chat_request, model_id, prec, params, session=session_key(request))
-            return chain([TextDelta(answer_start)], started) if answer_start else started
+            for event in chain([TextDelta(answer_start)], started):
+                if isinstance(event, ContextMeter) and chip:
+                    chip[0].update(document_chip(doc, event.document_tokens))
+                finished.extend([event] if isinstance(event, Finished) else [])
+                yield event
 
-        yield from stream_into_chat(events, history, shown, text, notices, meter_before=meter_now)
+        notices = [f"seed {used_seed}"] if temperature > 0 else []
+        for update in stream_into_chat(events, history, shown, text, notices, meter_before=meter_now):
+            yield *update, gr.skip(), gr.skip()
+        if finished and chip:  # sent: the next message goes without it
+            yield gr.skip(), gr.skip(), gr.skip(), "", None
 
     # Gradio fills special arguments only before *rest, hence request (and edit) first
     def on_regenerate(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
-        before, last = split_last_turn(history)
-        if last is None:
+        turn = last_turn(history)
+        if turn is None:
             gr.Info("Nothing to regenerate yet.")
             return
-        yield from on_send(last, before, *rest, request)
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request)
 
     def on_continue(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
-        before, last = split_last_turn(history)
-        answer = "".join(text_of(m["content"]) for m in history[len(before) + 1:] if not is_metrics(m))
-        if last is None or not answer:
+        turn = last_turn(history)
+        if turn is None or not turn.answer:
             gr.Info("No answer to continue yet.")
             return
-        yield from on_send(last, before, *rest, request, answer_start=answer)
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request,
+                           answer_start=turn.answer)
 
     def on_edit(request: gr.Request, edit: gr.EditData, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
-        index = edit.index[0] if isinstance(edit.index, (list, tuple)) else edit.index
-        yield from on_send(text_of(edit.value), history[:index], *rest, request)
+        turn = turn_at(history, edit.index[0] if isinstance(edit.index, (list, tuple)) else edit.index,
+                       text_of(edit.value))
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request)
 
-    def on_undo(history: list[dict[str, Any]]) -> tuple[Any, Any]:
-        before, last = split_last_turn(history)
-        return (before, last) if last is not None else (gr.skip(), gr.skip())
+    def on_undo(history: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        turn = last_turn(history)
+        return (turn.before, turn.text, turn.document) if turn else (gr.skip(),) * 3
 
     def on_upload(path: str | None) -> str:
         try:
@@ -128,7 +170,7 @@ def build(service: Service, cfg: AppConfig) -> None:
 
     inputs = [message, chatbot, meter, document, model, precision, system, *sampling.inputs]
     rest = inputs[2:]
-    outputs = [chatbot, meter, message]
+    outputs = [chatbot, meter, message, document, upload]
     events = [trigger(answering, None, [send, stop], queue=False, api_visibility="private").then(
         handler, handler_inputs, outputs, api_visibility=visibility, concurrency_limit=None)
         for trigger, handler, handler_inputs, visibility in (
@@ -141,10 +183,11 @@ def build(service: Service, cfg: AppConfig) -> None:
     for event in events:
         panel.after(event.then(idle, None, [send, stop], queue=False, api_visibility="private"))
     for trigger in (undo.click, chatbot.undo):
-        panel.after(trigger(on_undo, chatbot, [chatbot, message], api_visibility="private", queue=False))
+        panel.after(trigger(on_undo, chatbot, [chatbot, message, document], api_visibility="private", queue=False))
     panel.wire()
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
-    clear.click(panel.on_new, panel.store, [chatbot, meter, *panel.shown], api_visibility="private", queue=False)
+    clear.click(panel.on_new, panel.store, [chatbot, meter, *panel.shown], api_visibility="private", queue=False).then(
+        lambda: ("", None), None, [document, upload], api_visibility="private", queue=False)
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")

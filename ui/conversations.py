@@ -164,7 +164,8 @@ class Panel:
         private = {"api_visibility": "private", "queue": False}
         self.chatbot.like(self.on_like, [self.store, self.current], self.store, **private)
         self.picker.input(self.on_pick, [self.store, self.picker], [self.chatbot, self.meter, *self.shown], **private)
-        self.new.click(self.on_new, self.store, [self.chatbot, self.meter, *self.shown], **private)
+        for trigger in (self.new.click, self.chatbot.clear):  # the chatbot's bin starts a new chat, keeps the old
+            trigger(self.on_new, self.store, [self.chatbot, self.meter, *self.shown], **private)
         self.rename.click(lambda s, c, t: self.view(rename(s, c, t), c), [self.store, self.current, self.title],
                           self.shown, **private)
         self.delete.click(self.on_delete, [self.store, self.current], [self.chatbot, self.meter, *self.shown],

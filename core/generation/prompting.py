@@ -48,6 +48,7 @@ class ContextPlan:
     reserved_tokens: int  # kept free for the answer (max new tokens)
     dropped_turns: int = 0
     document_tokens_dropped: int = 0
+    document_tokens: int = 0  # of the attached document, as sent (after any cut)
 
     @property
     def prompt_tokens(self) -> int:
@@ -94,7 +95,7 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
             f"this model's window of {window:,} tokens cannot hold it. Shorten it or lower max new tokens."
         )
     dropped = len(request.history) - len(history)
-    return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc)
+    return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc, kept_doc)
 
 
 def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:

@@ -35,6 +35,7 @@ class ContextMeter:
     summary: str
     prompt_tokens: int
     window: int
+    document_tokens: int = 0  # of the attached document, as sent
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Service:
         stream = self.open_stream(request, model_id, precision, params, stop)
         plan = stream.plan
         if plan is not None:
-            yield ContextMeter(plan.summary(), plan.prompt_tokens, plan.window)
+            yield ContextMeter(plan.summary(), plan.prompt_tokens, plan.window, plan.document_tokens)
         for delta in stream:
             yield TextDelta(delta)
         assert stream.stats is not None

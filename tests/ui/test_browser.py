@@ -36,6 +36,7 @@ def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input te
         if tab:
             page.click(f"#{tab}-button")
         page.wait_for_selector(ready, timeout=30_000)
+        page.wait_for_load_state("networkidle")  # the page's load events (saved conversations) are done
         yield page
         browser.close()
 
@@ -142,6 +143,7 @@ def test_reload_keeps_the_conversation_and_export_keeps_the_like(page):  # after
     page.locator("#chat-history button[aria-label='Like']").last.click()
     page.wait_for_timeout(500)
     page.reload()
+    page.wait_for_selector("#chat-history", timeout=30_000)
     page.wait_for_function("() => document.querySelector('#chat-history').innerText.includes('Explain the while')",
                            timeout=30_000)
     assert "Explain the while" in page.input_value("#chat-conversation input")  # titled by its first message
@@ -156,6 +158,39 @@ def test_reload_keeps_the_conversation_and_export_keeps_the_like(page):  # after
     page.wait_for_function("() => document.querySelector('#chat-history').innerText.includes('Explain the while')",
                            timeout=10_000)
     page.screenshot(path=str(SHOTS / "chat-saved.png"), full_page=True)
+
+
+def test_a_document_goes_with_one_message_as_a_chip_and_clear_removes_it(page, tmp_path):  # after reload
+    page.get_by_text("Sampling").click()
+    set_number(page, "chat-max-new", "8")
+    page.get_by_text("Long text: attach or paste a document").click()
+    doc = tmp_path / "notes.txt"
+    doc.write_text("The quick brown fox jumps over the lazy dog. " * 40)
+    page.set_input_files("#chat-doc-file input[type=file]", str(doc))
+    page.wait_for_function("() => document.querySelector('#chat-document textarea').value.includes('quick brown')",
+                           timeout=10_000)
+    page.click("#chat-new")
+    box = page.locator("#chat-input textarea")
+    box.fill("Summarise.")
+    box.press("Enter")
+    page.wait_for_selector("#chat-history >> text=/Document · [\\d,]+ tokens/", timeout=60_000)
+    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)
+    doc_tokens = int(re.search(r"Document · ([\d,]+) tokens", page.inner_text("#chat-history")).group(1)
+                     .replace(",", ""))
+    assert page.input_value("#chat-document textarea") == ""  # sent with that message only
+    box.fill("Hi")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#chat-history [data-testid=user]').length >= 3",
+                           timeout=60_000)
+    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "chat-document.png"), full_page=True)
+    meter_tokens = int(re.search(r"Context ([\d,]+) /", page.inner_text("#chat-meter")).group(1).replace(",", ""))
+    assert meter_tokens < doc_tokens  # "Hi" did not carry the document again
+    page.set_input_files("#chat-doc-file input[type=file]", str(doc))
+    page.wait_for_function("() => document.querySelector('#chat-document textarea').value.length > 0")
+    page.click("#chat-clear")
+    page.wait_for_function("() => document.querySelector('#chat-document textarea').value === ''", timeout=10_000)
+    assert "Document ·" not in page.inner_text("#chat-history")
 
 
 def test_resources_tab_lists_the_resident_model_and_the_budget(page):  # after the chat test

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.chat import THINK_TAGS, split_last_turn, to_turns
+from ui.chat import THINK_TAGS, Turn, document_chip, last_turn, to_turns, turn_at
 from ui.controls import draw_seed
 
 
@@ -25,11 +25,16 @@ def test_r1_thinking_is_shown_apart_and_left_out_of_the_next_turn():
     assert [(t.role, t.content) for t in turns] == [("user", "What is 2+2?"), ("assistant", "It is 4.")]
 
 
-def test_split_last_turn_gives_back_the_last_message_and_what_came_before():
-    history = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-               {"role": "user", "content": [{"type": "text", "text": "c"}]}, {"role": "assistant", "content": "d"}]
-    assert split_last_turn(history) == (history[:2], "c")
-    assert split_last_turn([]) == ([], None)
+def test_the_last_turn_brings_back_its_message_document_and_answer():
+    chip = document_chip("The report text.", tokens=5)
+    history = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, chip,
+               {"role": "user", "content": [{"type": "text", "text": "c"}]}, {"role": "assistant", "content": "d"},
+               {"role": "assistant", "content": "\u200b", "metadata": {"title": "1 tokens", "status": "done"}}]
+    assert chip["metadata"]["title"] == "📄 Document · 5 tokens"
+    assert last_turn(history) == Turn(history[:2], "c", "The report text.", "d")
+    assert turn_at(history, 0, "edited") == Turn([], "edited", "", "b")
+    assert last_turn([]) is None
+    assert [t.content for t in to_turns(history)] == ["a", "b", "c", "d"]  # the document went with "c" only
 
 
 def test_a_fixed_seed_is_kept_and_an_unset_one_is_drawn_anew():

@@ -40,6 +40,7 @@ def test_long_document_is_cut_at_the_tail_with_a_notice(deepseek):
     text = deepseek.tokenizer.decode(plan.input_ids)
     assert plan.prompt_tokens <= 1024 - 128
     assert plan.document_tokens_dropped > 0 and "sentence 0." in text and "sentence 2999." not in text
+    assert 0 < plan.document_tokens < plan.prompt_tokens
     assert "document tokens cut" in plan.summary()
 
 
