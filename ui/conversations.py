@@ -37,7 +37,7 @@ def browser_secret() -> str:
 
 def title_of(messages: list[dict[str, Any]]) -> str:
     """The first user message, cut to a title."""
-    first = next((text_of(m["content"]) for m in messages if m["role"] == "user"), "").strip()
+    first = next((text_of(m["content"]) for m in messages if m["role"] == "user" and not is_metrics(m)), "").strip()
     line = " ".join(first.split()) or "Untitled"
     return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
 

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import PlaygroundError
-from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
+from core.serving.service import ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 
 LOADING = "Loading the model…"
 METRICS_BODY = "\u200b"  # a metrics line is all title; an empty body would be dropped by Chatbot(reasoning_tags=...)
@@ -18,7 +18,10 @@ def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) ->
     """(answer so far, context meter, metrics line at the end or None) for each event."""
     text, meter, notes = "", "", list(notices)
     for event in events:
-        if isinstance(event, ContextMeter):
+        if isinstance(event, Loading):  # load time is shown apart, never as time to first token
+            meter = f"{event.stage}… {event.elapsed_s:.0f} s" if not event.done else meter
+            notes += [f"model loaded in {event.elapsed_s:.1f} s"] if event.done else []
+        elif isinstance(event, ContextMeter):
             meter = event.summary
         elif isinstance(event, Notice):
             notes.append(event.text)

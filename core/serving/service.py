@@ -9,6 +9,7 @@ and streams typed events. It raises only PlaygroundErrors. Front ends translate 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from core.generation.sampling import SamplingParams
 from core.generation.stream import GenerationStats, TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
 from core.models.hardware import Precision, parse_precision
+from core.models.loading import ModelKey
 from core.quant.backends import unavailable_reason
 from core.serving.registry import ModelRegistry
 from core.serving.runner import GpuRunner
@@ -26,6 +28,7 @@ from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 
 GenerationRequest = ChatRequest | VisionRequest
+LOAD_TICK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,18 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Loading:
+    """Sent while the model loads (only when it is not in memory yet), every LOAD_TICK_S, and once when ready.
+
+    Load time is reported here, apart from the answer: time to first token starts once the model is loaded.
+    """
+
+    stage: str
+    elapsed_s: float
+    done: bool = False
+
+
+@dataclass(frozen=True)
 class Finished:
     """Sent once, last."""
 
@@ -58,7 +73,8 @@ class Finished:
     backend: str
 
 
-ServiceEvent = ContextMeter | TextDelta | Notice | Finished  # small and picklable: may cross ZeroGPU's process
+# small and picklable: may cross ZeroGPU's process
+ServiceEvent = Loading | ContextMeter | TextDelta | Notice | Finished
 
 
 class Service:
@@ -120,6 +136,7 @@ class Service:
     def _serve(self, stop: threading.Event, model_id: str, precision: str, request: GenerationRequest,
                params: SamplingParams) -> Iterator[ServiceEvent]:
         """What the runner runs (in ZeroGPU's worker there): load, route, stream."""
+        yield from self._load(model_id, precision)
         stream = self.open_stream(request, model_id, precision, params, stop)
         plan = stream.plan
         if plan is not None:
@@ -128,3 +145,30 @@ class Service:
             yield TextDelta(delta)
         assert stream.stats is not None
         yield Finished(stream.stats, stream.loaded.backend)
+
+    def _load(self, model_id: str, precision: str) -> Iterator[Loading]:
+        """Load the model if it is not resident, with a Loading event every LOAD_TICK_S; errors are re-raised."""
+        key = ModelKey(self.registry.catalog.get(model_id).model_id, parse_precision(precision))
+        if any(m.key == key for m in self.registry.resident()):
+            return
+        stage = f"Loading {key.model_id} as {key.precision.label}"
+        if key.precision in (Precision.GPTQ_INT4, Precision.GPTQ_INT8):
+            stage += " (GPTQ calibrates on first use, then reads its cache)"
+        errors: list[BaseException] = []
+        ready = threading.Event()
+
+        def load() -> None:
+            try:
+                self.registry.get(model_id, key.precision)
+            except BaseException as exc:  # handed to the request below
+                errors.append(exc)
+            finally:
+                ready.set()
+
+        start = time.perf_counter()
+        threading.Thread(target=load, name="model-load", daemon=True).start()  # load-once: a Stop leaves it loading
+        while not ready.wait(LOAD_TICK_S):
+            yield Loading(stage, time.perf_counter() - start)
+        if errors:
+            raise errors[0]
+        yield Loading(stage, time.perf_counter() - start, done=True)
