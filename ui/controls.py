@@ -10,7 +10,7 @@ import gradio as gr
 
 from core.config import AppConfig
 from core.generation.sampling import SamplingParams
-from core.models.catalog import Kind
+from core.models.catalog import CatalogEntry, Kind, source_problem
 from core.quant.backends import available_precisions
 from core.serving.registry import ModelRegistry
 
@@ -65,23 +65,54 @@ def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str)
                 api_visibility="private", queue=False)
     precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
                             label="Precision", elem_id=f"{prefix}-precision")
-    model.change(lambda m: gr.Dropdown(choices=precision_choices(registry, m),
-                                       value=precision_choices(registry, m)[0][1]),
-                 model, precision, api_visibility="private")
+    with gr.Accordion("About this model", open=False, elem_id=f"{prefix}-model-card-box"):
+        card = gr.Markdown(model_card(registry, default), elem_id=f"{prefix}-model-card")
+    model.change(lambda m: (gr.Dropdown(choices=precision_choices(registry, m),
+                                        value=precision_choices(registry, m)[0][1]), model_card(registry, m)),
+                 model, [precision, card], api_visibility="private")
     return model, precision
 
 
 def model_choices(registry: ModelRegistry, kind: Kind) -> list[tuple[str, str]]:
     """(label, id) pairs for a model dropdown, read from the registry's catalog now (fine-tuned ones included)."""
     entries = registry.catalog.of_kind(kind)
-    return [(f"{e.model_id}{'' if e.bundled or e.adapter_path else ' (Hub)'} · {e.params}", e.model_id)
+    return [(f"{e.model_id}{'' if e.bundled or e.adapter_path else ' (Hub)'} · {e.params}"
+             f"{' · tiny demo' if e.bundled else ''}{' · unavailable here' if source_problem(e) else ''}", e.model_id)
             for e in entries]
+
+
+def model_card(registry: ModelRegistry, model_id: str) -> str:
+    """Architecture, size, window, precisions, where it runs and where it comes from, in Markdown."""
+    entry = registry.catalog.get(model_id)
+    problem = source_problem(entry)
+    lines = [f"**{entry.model_id}**: {entry.description}", ""]
+    if problem:
+        lines += [f"⛔ **Unavailable here**: {problem}", ""]
+    if entry.bundled:
+        lines += ["⚠️ **Tiny demo checkpoint** trained offline in minutes: it shows how the app works and writes "
+                  "low-quality text on purpose. Pick a DeepSeek Hub model for real answers.", ""]
+    arch = f"{entry.family}{' (mixture of experts)' if entry.moe else ''}, {entry.kind}"
+    lines += [f"- Architecture: {arch}", f"- Parameters: {entry.params or 'unknown'}",
+              f"- Context window: {entry.context_window:,} tokens",
+              f"- Precisions here: {', '.join(label for label, _ in precision_choices(registry, model_id))}",
+              f"- Runs on: {registry.hardware.describe()}",
+              f"- Source: {source_of(entry)}"]
+    return "\n".join(lines)
 
 
 def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
     """(label, value) pairs for the precision dropdown of model_id on this hardware."""
     entry = registry.catalog.get(model_id)
     return [(p.label, p.value) for p in available_precisions(entry, registry.hardware)]
+
+
+def source_of(entry: CatalogEntry) -> str:
+    if entry.adapter_path:
+        return f"fine-tuned here: {entry.source} + LoRA adapter in {entry.adapter_path}"
+    if entry.bundled:
+        return f"bundled with the app ({entry.source})"
+    local = f" (read from {entry.source})" if entry.source != entry.model_id else ""
+    return f"https://huggingface.co/{entry.model_id}{local}"
 
 
 def text_of(content: Any) -> str:

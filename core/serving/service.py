@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.config import LimitsConfig
-from core.errors import BadSettingError, UnsupportedPrecisionError
+from core.errors import BadSettingError, ModelUnavailableError, UnsupportedPrecisionError
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
 from core.generation.stream import GenerationStats, TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
+from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
 from core.models.loading import ModelKey
 from core.quant.backends import unavailable_reason
@@ -95,6 +96,9 @@ class Service:
         chosen = parse_precision(precision)
         if isinstance(request, VisionRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
+        problem = source_problem(entry)  # before anything loads: offline Hub ids fail here, not after "Loading"
+        if problem:
+            raise ModelUnavailableError(f"{model_id} cannot load here: {problem}")
         reason = unavailable_reason(entry, chosen, self.registry.hardware)
         if reason:
             raise UnsupportedPrecisionError(f"{chosen.label} is not available for {model_id}: {reason}")

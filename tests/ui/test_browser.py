@@ -36,7 +36,7 @@ def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input te
         if tab:
             page.click(f"#{tab}-button")
         page.wait_for_selector(ready, timeout=30_000)
-        page.wait_for_load_state("networkidle")  # the page's load events (saved conversations) are done
+        page.wait_for_timeout(500)  # let the page's load event (saved conversations) land before clicking
         yield page
         browser.close()
 
