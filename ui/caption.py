@@ -78,9 +78,9 @@ def build(service: Service, cfg: AppConfig) -> None:
                 sampling = sampling_controls(cfg, "caption", max_new_tokens=64, temperature=0.0,
                                              repetition_penalty=1.0)
 
-    def on_ask(path: str | None, text: str, history: list[dict[str, Any]], chosen_style: str, model_id: str,
-               prec: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
-               seed: float, request: gr.Request) -> Iterator[Any]:
+    def on_ask(path: str | None, text: str, history: list[dict[str, Any]], meter_now: str, chosen_style: str,
+               model_id: str, prec: str, temperature: float, top_p: float, top_k: int, repetition: float,
+               max_new: int, seed: float, request: gr.Request) -> Iterator[Any]:
         prompt = (text or "").strip() or STYLE_PROMPTS.get(chosen_style, "")
         first = {"role": "user", "content": [{"path": path}, prompt] if path else prompt}
         shown = [*history, first if not history else {"role": "user", "content": prompt},
@@ -88,13 +88,13 @@ def build(service: Service, cfg: AppConfig) -> None:
         params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
         yield from stream_into_chat(lambda: caption_events(service, path, text, chosen_style, history, model_id,
                                                            prec, params, session_key(request)),
-                                    history, shown, text, strip=True,
+                                    history, shown, text, strip=True, meter_before=meter_now,
                                     updates_per_s=cfg.server.stream_updates_per_s)
 
     def on_stop(request: gr.Request) -> None:
         service.stop(session_key(request))
 
-    inputs = [image, question, chatbot, style, model, precision, *sampling.inputs]
+    inputs = [image, question, chatbot, meter, style, model, precision, *sampling.inputs]
     outputs = [chatbot, meter, question]
     run.click(lambda: ([], ""), None, [chatbot, question], api_visibility="private").then(
         on_ask, inputs, outputs, api_visibility="private", concurrency_limit=None)

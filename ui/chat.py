@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain, takewhile
 from typing import Any
 
 import gradio as gr
@@ -11,8 +13,9 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
-from core.serving.service import Service
-from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
+from core.serving.service import ContextMeter, Finished, Service, ServiceEvent, TextDelta
+from ui import conversations
+from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.streaming import stream_into_chat, stream_text
 
 TASKS = {
@@ -20,6 +23,49 @@ TASKS = {
     "Continue": "Continue the document in the same style.",
     "Answer from it": "Using only the document, answer: ",
 }
+
+
+EMPTY_METER = "Context: nothing sent yet."
+CHIP = "📄"
+THINK_TAGS = ("<think>", "</think>")  # DeepSeek-R1's reasoning: shown folded, never sent back as context
+ESC_STOPS = """if (!window.__chatEscStops) { window.__chatEscStops = true;
+  document.addEventListener('keydown', (e) => { if (e.key !== 'Escape') return;
+    const stop = document.querySelector('#chat-stop'); if (stop && stop.offsetParent !== null) stop.click(); }); }"""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange found in the Chatbot's value: what came before, the message, its document, the answer."""
+
+    before: list[dict[str, Any]]
+    text: str
+    document: str = ""
+    answer: str = ""
+
+
+def turn_at(history: list[dict[str, Any]], index: int, text: str | None = None) -> Turn:
+    """The exchange whose user message is history[index] (a document chip just before it belongs to it)."""
+    start = index - 1 if index > 0 and is_chip(history[index - 1]) else index
+    replies = list(takewhile(lambda m: m["role"] == "assistant", history[index + 1:]))
+    answer = "".join(text_of(m["content"]) for m in replies if not is_metrics(m))
+    document = text_of(history[start]["content"]) if start < index else ""
+    return Turn(history[:start], text_of(history[index]["content"]) if text is None else text, document, answer)
+
+
+def last_turn(history: list[dict[str, Any]]) -> Turn | None:
+    """The last exchange, or None before the first message."""
+    last_user = max((i for i, m in enumerate(history) if m["role"] == "user" and not is_chip(m)), default=None)
+    return None if last_user is None else turn_at(history, last_user)
+
+
+def document_chip(document: str, tokens: int | None = None) -> dict[str, Any]:
+    """A document as sent with one message: folded, its size in the title, the text inside."""
+    size = f"{tokens:,} tokens" if tokens is not None else f"{len(document):,} characters"
+    return {"role": "user", "content": document, "metadata": {"title": f"{CHIP} Document · {size}", "status": "done"}}
+
+
+def is_chip(message: dict[str, Any]) -> bool:
+    return message["role"] == "user" and str((message.get("metadata") or {}).get("title", "")).startswith(CHIP)
 
 
 def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
@@ -33,67 +79,130 @@ def build(service: Service, cfg: AppConfig) -> None:
     registry = service.registry
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"])
-            meter = gr.Markdown("Context: nothing sent yet.", elem_id="chat-meter")
+            chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"],
+                                 editable="user", reasoning_tags=[THINK_TAGS])
+            meter = gr.Markdown(EMPTY_METER, elem_id="chat-meter")
+            with gr.Row(equal_height=True):
+                # lines=1 with max_lines>1: Enter sends, Shift+Enter adds a line (lines>1 would send on Shift+Enter)
+                message = gr.Textbox(placeholder="Message DeepSeek… (Enter to send, Shift+Enter for a new line, "
+                                     "Esc to stop)", show_label=False, lines=1, max_lines=8, scale=5,
+                                     elem_id="chat-input")
+                send = gr.Button("Send", variant="primary", scale=1, min_width=72, elem_id="chat-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, min_width=72, visible=False, elem_id="chat-stop")
             with gr.Row():
-                message = gr.Textbox(placeholder="Message DeepSeek… (Enter to send, Shift+Enter for a new line)",
-                                     show_label=False, lines=2, scale=5, elem_id="chat-input")
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-            with gr.Row():
-                stop = gr.Button("Stop", variant="stop", elem_id="chat-stop")
-                regenerate = gr.Button("Regenerate", elem_id="chat-regenerate")
-                clear = gr.Button("Clear", elem_id="chat-clear")
+                regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
+                resume = gr.Button("Continue", size="sm", elem_id="chat-continue")
+                undo = gr.Button("Undo last turn", size="sm", elem_id="chat-undo")
+                clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
+            gr.HTML("", js_on_load=ESC_STOPS, elem_id="chat-keys", padding=False)
         with gr.Column(scale=2):
             model, precision = model_picker(registry, "text", cfg.models.default_text, "chat",
                                             service.remotes)
             system = gr.Textbox(label="System prompt", lines=2, elem_id="chat-system",
                                 placeholder="e.g. You are a concise assistant.")
             with gr.Accordion("Sampling", open=False):
-                sampling = sampling_controls(cfg, "chat")
+                sampling = sampling_controls(cfg, "chat", seed=-1)
             with gr.Accordion("Long text: attach or paste a document", open=False):
                 upload = gr.File(label="Attach .txt / .md", file_types=[".txt", ".md"], elem_id="chat-doc-file")
                 document = gr.Textbox(label="Document", lines=6, max_lines=16, elem_id="chat-document")
                 task_buttons = [gr.Button(name, size="sm") for name in TASKS]
+            panel = conversations.Panel(chatbot, meter, EMPTY_METER)
 
-    def on_send(text: str, history: list[dict[str, Any]], doc: str, model_id: str, prec: str, sys_prompt: str,
-                temperature: float, top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
-                request: gr.Request) -> Iterator[Any]:
-        shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
-        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
-        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
-        yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
-                                                           session=session_key(request)),
-                                    history, shown, text, updates_per_s=cfg.server.stream_updates_per_s)
+    def on_send(text: str, history: list[dict[str, Any]], meter_now: str, doc: str, model_id: str, prec: str,
+                sys_prompt: str, temperature: float, top_p: float, top_k: int, repetition: float, max_new: int,
+                seed: float, request: gr.Request, *, answer_start: str = "") -> Iterator[Any]:
+        doc = doc or ""
+        chip = [document_chip(doc)] if doc.strip() else []  # the document goes with this message only
+        shown = [*history, *chip, {"role": "user", "content": text or "(document)"},
+                 {"role": "assistant", "content": ""}]
+        chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc, answer_start)
+        used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
+        params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)
+        finished: list[Finished] = []
 
-    def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-        turns = [m for m in history if not is_metrics(m)]
-        last_user = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
-        if last_user is None:
-            raise gr.Error("Nothing to regenerate yet.")
-        return turns[:last_user], text_of(turns[last_user]["content"])
+        def events() -> Iterator[ServiceEvent]:
+            started = service.stream(chat_request, model_id, prec, params, session=session_key(request))
+            for event in chain([TextDelta(answer_start)], started):
+                if isinstance(event, ContextMeter) and chip:
+                    chip[0].update(document_chip(doc, event.document_tokens))
+                finished.extend([event] if isinstance(event, Finished) else [])
+                yield event
+
+        notices = [f"seed {used_seed}"] if temperature > 0 else []
+        for update in stream_into_chat(events, history, shown, text, notices, meter_before=meter_now,
+                                       updates_per_s=cfg.server.stream_updates_per_s):
+            yield *update, gr.skip(), gr.skip()
+        if finished and chip:  # sent: the next message goes without it
+            yield gr.skip(), gr.skip(), gr.skip(), "", None
+
+    # Gradio fills special arguments only before *rest, hence request (and edit) first
+    def on_regenerate(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        turn = last_turn(history)
+        if turn is None:
+            gr.Info("Nothing to regenerate yet.")
+            return
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request)
+
+    def on_continue(request: gr.Request, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        turn = last_turn(history)
+        if turn is None or not turn.answer:
+            gr.Info("No answer to continue yet.")
+            return
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request,
+                           answer_start=turn.answer)
+
+    def on_edit(request: gr.Request, edit: gr.EditData, history: list[dict[str, Any]], *rest: Any) -> Iterator[Any]:
+        turn = turn_at(history, edit.index[0] if isinstance(edit.index, (list, tuple)) else edit.index,
+                       text_of(edit.value))
+        yield from on_send(turn.text, turn.before, rest[0], turn.document, *rest[2:], request)
+
+    def on_undo(history: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        turn = last_turn(history)
+        return (turn.before, turn.text, turn.document) if turn else (gr.skip(),) * 3
 
     def on_upload(path: str | None) -> str:
         try:
             return read_document(path, cfg.limits.max_document_bytes) if path else gr.skip()
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc), title="Not attached")
+            return gr.skip()
 
     def on_stop(request: gr.Request) -> None:
         service.stop(session_key(request))
 
-    inputs = [message, chatbot, document, model, precision, system, *sampling.inputs]
-    outputs = [chatbot, meter, message]
-    for trigger in (send.click, message.submit):
-        trigger(on_send, inputs, outputs, api_visibility="undocumented", concurrency_limit=None)
-    regenerate.click(on_regenerate, chatbot, [chatbot, message], api_visibility="private").success(
-        on_send, inputs, outputs, api_visibility="private", concurrency_limit=None)
+    inputs = [message, chatbot, meter, document, model, precision, system, *sampling.inputs]
+    rest = inputs[2:]
+    outputs = [chatbot, meter, message, document, upload]
+    events = [trigger(answering, None, [send, stop], queue=False, api_visibility="private").then(
+        handler, handler_inputs, outputs, api_visibility=visibility, concurrency_limit=None)
+        for trigger, handler, handler_inputs, visibility in (
+            (send.click, on_send, inputs, "undocumented"),
+            (message.submit, on_send, inputs, "private"),
+            (regenerate.click, on_regenerate, [chatbot, *rest], "private"),
+            (resume.click, on_continue, [chatbot, *rest], "private"),
+            (chatbot.retry, on_regenerate, [chatbot, *rest], "private"),
+            (chatbot.edit, on_edit, [chatbot, *rest], "private"))]
+    for event in events:
+        panel.after(event.then(idle, None, [send, stop], queue=False, api_visibility="private"))
+    for trigger in (undo.click, chatbot.undo):
+        panel.after(trigger(on_undo, chatbot, [chatbot, message, document], api_visibility="private", queue=False))
+    panel.wire()
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
-    clear.click(lambda: ([], "Context: nothing sent yet.", ""), None, [chatbot, meter, message],
-                api_visibility="private")
+    clear.click(panel.on_new, panel.store, [chatbot, meter, *panel.shown], api_visibility="private", queue=False).then(
+        lambda: ("", None), None, [document, upload], api_visibility="private", queue=False)
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")
     build_api(service, cfg)
+
+
+def answering() -> tuple[gr.Button, gr.Button]:
+    """Send turns into Stop while an answer streams (built per call: a Button built in the layout would render)."""
+    return gr.Button(visible=False), gr.Button(visible=True)
+
+
+def idle() -> tuple[gr.Button, gr.Button]:
+    return gr.Button(visible=True), gr.Button(visible=False)
 
 
 def session_key(request: gr.Request) -> str:

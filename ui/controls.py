@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import gradio as gr
 
 from core.config import AppConfig
 from core.generation.sampling import SamplingParams
-from core.models.catalog import Kind
+from core.models.catalog import CatalogEntry, Kind, source_problem
 from core.quant.backends import available_precisions, unavailable_precisions
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import REMOTE_PRECISION, RemoteHub
@@ -30,7 +31,7 @@ class SamplingControls:
 
 
 def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, temperature: float = 0.7,
-                      repetition_penalty: float = 1.1) -> SamplingControls:
+                      repetition_penalty: float = 1.1, seed: int = 0) -> SamplingControls:
     """The sliders every generating tab has (temperature 0 = greedy)."""
     return SamplingControls(
         gr.Slider(0, 2, value=temperature, step=0.05, label="Temperature (0 = greedy)",
@@ -40,7 +41,7 @@ def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, te
         gr.Slider(0.8, 2, value=repetition_penalty, step=0.05, label="Repetition penalty", elem_id=f"{prefix}-rep"),
         gr.Slider(1, cfg.limits.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens",
                   elem_id=f"{prefix}-max-new"),
-        gr.Number(value=0, precision=0, label="Seed (-1 = random)", elem_id=f"{prefix}-seed"),
+        gr.Number(value=seed, precision=0, label="Seed (-1 = a new one per answer)", elem_id=f"{prefix}-seed"),
     )
 
 
@@ -52,6 +53,11 @@ def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty
                           float(repetition_penalty), chosen_seed)
 
 
+def draw_seed(seed: float | None) -> int:
+    """The seed the user fixed (0 or more), else a fresh one, so each answer can be reproduced from its metrics."""
+    return int(seed) if seed is not None and int(seed) >= 0 else secrets.randbelow(2**31)
+
+
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,
                  remotes: RemoteHub | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:
     """A model dropdown (bundled first, remote models last, marked with their host) and its precision dropdown."""
@@ -61,9 +67,11 @@ def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,
                 api_visibility="private", queue=False)
     precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
                             label="Precision", elem_id=f"{prefix}-precision")
-    model.change(lambda m: gr.Dropdown(choices=precision_choices(registry, m),
-                                       value=precision_choices(registry, m)[0][1]),
-                 model, precision, api_visibility="private")
+    with gr.Accordion("About this model", open=False, elem_id=f"{prefix}-model-card-box"):
+        card = gr.Markdown(model_card(registry, default), elem_id=f"{prefix}-model-card")
+    model.change(lambda m: (gr.Dropdown(choices=precision_choices(registry, m),
+                                        value=precision_choices(registry, m)[0][1]), model_card(registry, m)),
+                 model, [precision, card], api_visibility="private")
     return model, precision
 
 
@@ -71,14 +79,35 @@ def model_choices(registry: ModelRegistry, kind: Kind, remotes: RemoteHub | None
     """(label, id) pairs for a model dropdown, read from the registry's catalog now (fine-tuned and remote ones
     included; a remote is marked with its host, and 'unavailable' when it could not be reached)."""
     entries = registry.catalog.of_kind(kind, remote=remotes is not None)
-    return [(_label(e.model_id, e.params, e.bundled or bool(e.adapter_path), remotes), e.model_id) for e in entries
+    return [(_label(e, remotes), e.model_id) for e in entries
             if not e.remote or (remotes is not None and remotes.serves(e.model_id))]
 
 
-def _label(model_id: str, params: str, local: bool, remotes: RemoteHub | None) -> str:
-    if remotes is not None and remotes.serves(model_id):
-        return f"{model_id} ({remotes.label(model_id)})"
-    return f"{model_id}{'' if local else ' (Hub)'} · {params}"
+def _label(entry: CatalogEntry, remotes: RemoteHub | None) -> str:
+    if remotes is not None and remotes.serves(entry.model_id):
+        return f"{entry.model_id} ({remotes.label(entry.model_id)})"
+    local = entry.bundled or bool(entry.adapter_path)
+    return (f"{entry.model_id}{'' if local else ' (Hub)'} · {entry.params}"
+            f"{' · tiny demo' if entry.bundled else ''}{' · unavailable here' if source_problem(entry) else ''}")
+
+
+def model_card(registry: ModelRegistry, model_id: str) -> str:
+    """Architecture, size, window, precisions, where it runs and where it comes from, in Markdown."""
+    entry = registry.catalog.get(model_id)
+    problem = source_problem(entry)
+    lines = [f"**{entry.model_id}**: {entry.description}", ""]
+    if problem:
+        lines += [f"⛔ **Unavailable here**: {problem}", ""]
+    if entry.bundled:
+        lines += ["⚠️ **Tiny demo checkpoint** trained offline in minutes: it shows how the app works and writes "
+                  "low-quality text on purpose. Pick a DeepSeek Hub model for real answers.", ""]
+    arch = f"{entry.family}{' (mixture of experts)' if entry.moe else ''}, {entry.kind}"
+    lines += [f"- Architecture: {arch}", f"- Parameters: {entry.params or 'unknown'}",
+              f"- Context window: {entry.context_window:,} tokens",
+              f"- Precisions here: {', '.join(label for label, _ in precision_choices(registry, model_id))}",
+              f"- Runs on: {registry.hardware.describe()}",
+              f"- Source: {source_of(entry)}"]
+    return "\n".join(lines)
 
 
 def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
@@ -95,6 +124,15 @@ def unavailable_note(registry: ModelRegistry, model_id: str) -> str:
     return "\n".join(["**Not offered here:**", *(f"- {p.label}: {why}" for p, why in missing)]) if missing else ""
 
 
+def source_of(entry: CatalogEntry) -> str:
+    if entry.adapter_path:
+        return f"fine-tuned here: {entry.source} + LoRA adapter in {entry.adapter_path}"
+    if entry.bundled:
+        return f"bundled with the app ({entry.source})"
+    local = f" (read from {entry.source})" if entry.source != entry.model_id else ""
+    return f"https://huggingface.co/{entry.model_id}{local}"
+
+
 def text_of(content: Any) -> str:
     """Flatten Gradio 6 message content (a string or a list of parts) to plain text."""
     if isinstance(content, str):
@@ -107,5 +145,5 @@ def text_of(content: Any) -> str:
 
 
 def is_metrics(message: dict[str, Any]) -> bool:
-    """Metric lines shown under answers are display-only, never sent to the model."""
+    """Titled messages (metric lines, reasoning parts split off by reasoning_tags) are display-only, never context."""
     return bool((message.get("metadata") or {}).get("title"))

@@ -12,18 +12,22 @@ from typing import Any
 import gradio as gr
 
 from core.errors import PlaygroundError
+from core.serving.events import ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.pacing import pace
-from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
 
 LOADING = "Loading the model…"
 UPDATES_PER_S = 20.0  # ServerConfig.stream_updates_per_s
+METRICS_BODY = "\u200b"  # a metrics line is all title; an empty body would be dropped by Chatbot(reasoning_tags=...)
 
 
 def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) -> Iterator[tuple[str, str, str | None]]:
     """(answer so far, context meter, metrics line at the end or None) for each event."""
     text, meter, notes = "", "", list(notices)
     for event in events:
-        if isinstance(event, ContextMeter):
+        if isinstance(event, Loading):  # load time is shown apart, never as time to first token
+            meter = f"{event.stage}… {event.elapsed_s:.0f} s" if not event.done else meter
+            notes += [f"model loaded in {event.elapsed_s:.1f} s"] if event.done else []
+        elif isinstance(event, ContextMeter):
             meter = event.summary
         elif isinstance(event, Notice):
             notes.append(event.text)
@@ -37,10 +41,12 @@ def answer_parts(events: Iterable[ServiceEvent], notices: Iterable[str] = ()) ->
 
 def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history: list[dict[str, Any]],
                      shown: list[dict[str, Any]], typed: str, notices: Iterable[str] = (),
-                     strip: bool = False, updates_per_s: float = UPDATES_PER_S) -> Iterator[Any]:
+                     strip: bool = False, updates_per_s: float = UPDATES_PER_S,
+                     meter_before: str | None = None) -> Iterator[Any]:
     """Yield (chatbot, meter, input box) while the answer streams into shown[-1].
 
-    On a PlaygroundError the conversation goes back to `history` and the typed text back into the box: no lost work.
+    On a PlaygroundError a toast says why; the conversation goes back to `history`, the meter to `meter_before` and
+    the typed text back into the box. No gr.Error: it would paint an error overlay over chat, meter and input.
     """
     try:
         events = open_events()  # validation errors are raised here, before anything is shown
@@ -48,11 +54,13 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
         for partial, meter, metrics in answer_parts(pace(events, updates_per_s), notices):
             shown[-1] = {"role": "assistant", "content": partial.lstrip() if strip else partial}
             if metrics:
-                shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
+                shown.append({"role": "assistant", "content": METRICS_BODY,
+                              "metadata": {"title": metrics, "status": "done"}})
             yield shown, meter, gr.skip()
     except PlaygroundError as exc:
-        yield history, gr.skip(), gr.Textbox(value=typed, interactive=True)
-        raise gr.Error(str(exc)) from None
+        gr.Warning(str(exc), title="Not sent")
+        yield history, gr.skip() if meter_before is None else meter_before, gr.Textbox(value=typed, interactive=True)
+        return
     yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
 

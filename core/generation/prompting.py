@@ -23,10 +23,12 @@ class ChatRequest:
     history: tuple[ChatTurn, ...] = ()
     system: str = ""
     document: str = ""  # long-text mode: goes into the last user turn
+    answer_start: str = ""  # the start of the answer, already written: the model continues it (Continue)
 
     def text_chars(self) -> int:
         """Characters of text in the request: message, document, system prompt and history."""
-        return len(self.message) + len(self.document) + len(self.system) + sum(len(t.content) for t in self.history)
+        return (len(self.message) + len(self.document) + len(self.system) + len(self.answer_start)
+                + sum(len(t.content) for t in self.history))
 
     def check_size(self, max_chars: int) -> None:
         """Refuse text so large that even tokenizing it would stall the server."""
@@ -46,6 +48,7 @@ class ContextPlan:
     reserved_tokens: int  # kept free for the answer (max new tokens)
     dropped_turns: int = 0
     document_tokens_dropped: int = 0
+    document_tokens: int = 0  # of the attached document, as sent (after any cut)
 
     @property
     def prompt_tokens(self) -> int:
@@ -91,7 +94,7 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
             f"this model's window of {window:,} tokens cannot hold it. Shorten it or lower max new tokens."
         )
     dropped = len(request.history) - len(history)
-    return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc)
+    return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc, kept_doc)
 
 
 def drop_oldest_turns(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str,
@@ -112,13 +115,13 @@ def drop_oldest_turns(tokenizer: Any, request: ChatRequest, history: list[ChatTu
 
 
 def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:
-    """Token ids of system + history + the new user turn, ending with the assistant prompt."""
+    """Token ids of system + history + the new user turn, ending with the assistant prompt (+ answer_start)."""
     message = DOCUMENT_TEMPLATE.format(document=document, message=request.message) if document else request.message
     messages = [{"role": "system", "content": request.system}] if request.system.strip() else []
     messages += [{"role": t.role, "content": t.content} for t in history]
     messages.append({"role": "user", "content": message})
     if getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+        return list(tokenizer(text + request.answer_start, add_special_tokens=False)["input_ids"])
+    plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:" + request.answer_start
     return list(tokenizer(plain)["input_ids"])

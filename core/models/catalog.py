@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from core.errors import UnknownModelError
@@ -97,3 +98,19 @@ def default_catalog(local_paths: dict[str, str] | None = None) -> Catalog:
     local = local_paths or {}
     hub = tuple(replace(e, source=local.get(e.model_id, e.model_id)) for e in HUB)
     return Catalog(BUNDLED + hub)
+
+
+def source_problem(entry: CatalogEntry) -> str | None:
+    """Why entry's weights cannot be read here, checked without loading or any network call; None when they can."""
+    if entry.bundled or Path(entry.source).exists():
+        if (Path(entry.source) / "config.json").exists():
+            return None
+        return f"its folder {entry.source} has no config.json (rebuild bundled models with scripts/, see README)."
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(entry.source, "config.json"), str):
+        return None  # downloaded before: loads from the local cache
+    if constants.HF_HUB_OFFLINE:
+        return ("the Hugging Face Hub is not reachable from here (offline mode) and it was never downloaded; "
+                "set models.local_paths in the config to a downloaded folder.")
+    return None  # downloads from the Hub on first use

@@ -14,6 +14,7 @@ class ContextMeter:
     summary: str
     prompt_tokens: int
     window: int
+    document_tokens: int = 0  # of the attached document, as sent
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,18 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Loading:
+    """Sent while the model loads (only when it is not in memory yet), every LOAD_TICK_S, and once when ready.
+
+    Load time is reported here, apart from the answer: time to first token starts once the model is loaded.
+    """
+
+    stage: str
+    elapsed_s: float
+    done: bool = False
+
+
+@dataclass(frozen=True)
 class Finished:
     """Sent once, last."""
 
@@ -36,4 +49,5 @@ class Finished:
     backend: str
 
 
-ServiceEvent = ContextMeter | TextDelta | Notice | Finished  # small and picklable: may cross ZeroGPU's process
+# small and picklable: may cross ZeroGPU's process
+ServiceEvent = Loading | ContextMeter | TextDelta | Notice | Finished

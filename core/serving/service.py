@@ -9,17 +9,20 @@ and streams typed events. It raises only PlaygroundErrors. Front ends translate 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 from core.config import LimitsConfig
-from core.errors import BadSettingError, EmptyInputError, UnsupportedPrecisionError
+from core.errors import BadSettingError, EmptyInputError, ModelUnavailableError, UnsupportedPrecisionError
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
+from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
+from core.models.loading import ModelKey
 from core.quant.backends import unavailable_reason
-from core.serving.events import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
+from core.serving.events import ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub
 from core.serving.runner import GpuRunner
@@ -27,6 +30,7 @@ from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 
 GenerationRequest = ChatRequest | VisionRequest
+LOAD_TICK_S = 0.5
 
 
 
@@ -56,6 +60,9 @@ class Service:
                 raise EmptyInputError("Type a message (or attach a document) first.")
             return self.registry.hardware.full_precision
         chosen = parse_precision(precision)
+        problem = source_problem(entry)  # before anything loads: offline Hub ids fail here, not after "Loading"
+        if problem:
+            raise ModelUnavailableError(f"{model_id} cannot load here: {problem}")
         reason = unavailable_reason(entry, chosen, self.registry.hardware)
         if reason:
             raise UnsupportedPrecisionError(f"{chosen.label} is not available for {model_id}: {reason}")
@@ -99,11 +106,39 @@ class Service:
     def _serve(self, stop: threading.Event, model_id: str, precision: str, request: GenerationRequest,
                params: SamplingParams) -> Iterator[ServiceEvent]:
         """What the runner runs (in ZeroGPU's worker there): load, route, stream."""
+        yield from self._load(model_id, precision)
         stream = self.open_stream(request, model_id, precision, params, stop)
         plan = stream.plan
         if plan is not None:
-            yield ContextMeter(plan.summary(), plan.prompt_tokens, plan.window)
+            yield ContextMeter(plan.summary(), plan.prompt_tokens, plan.window, plan.document_tokens)
         for delta in stream:
             yield TextDelta(delta)
         assert stream.stats is not None
         yield Finished(stream.stats, stream.loaded.backend)
+
+    def _load(self, model_id: str, precision: str) -> Iterator[Loading]:
+        """Load the model if it is not resident, with a Loading event every LOAD_TICK_S; errors are re-raised."""
+        key = ModelKey(self.registry.catalog.get(model_id).model_id, parse_precision(precision))
+        if any(m.key == key for m in self.registry.resident()):
+            return
+        stage = f"Loading {key.model_id} as {key.precision.label}"
+        if key.precision in (Precision.GPTQ_INT4, Precision.GPTQ_INT8):
+            stage += " (GPTQ calibrates on first use, then reads its cache)"
+        errors: list[BaseException] = []
+        ready = threading.Event()
+
+        def load() -> None:
+            try:
+                self.registry.get(model_id, key.precision)
+            except BaseException as exc:  # handed to the request below
+                errors.append(exc)
+            finally:
+                ready.set()
+
+        start = time.perf_counter()
+        threading.Thread(target=load, name="model-load", daemon=True).start()  # load-once: a Stop leaves it loading
+        while not ready.wait(LOAD_TICK_S):
+            yield Loading(stage, time.perf_counter() - start)
+        if errors:
+            raise errors[0]
+        yield Loading(stage, time.perf_counter() - start, done=True)

@@ -17,6 +17,13 @@ def test_chat_template_round_trip(deepseek):
     assert not plan.trimmed and "Trimmed" not in plan.summary()
 
 
+def test_continue_ends_the_prompt_with_the_answer_so_far(deepseek):
+    tok = deepseek.tokenizer
+    request = ChatRequest("What does assert do?", answer_start="It checks that")
+    text = tok.decode(plan_context(tok, request, window=4096, max_new_tokens=64).input_ids)
+    assert text.endswith("<｜Assistant｜>It checks that")
+
+
 def test_oldest_turns_are_dropped_first_and_reported(deepseek):
     history = tuple(ChatTurn(r, f"turn {i} " + "word " * 50) for i, r in enumerate(["user", "assistant"] * 6))
     plan = plan_context(deepseek.tokenizer, ChatRequest("last question", history), window=400, max_new_tokens=64)
@@ -33,6 +40,7 @@ def test_long_document_is_cut_at_the_tail_with_a_notice(deepseek):
     text = deepseek.tokenizer.decode(plan.input_ids)
     assert plan.prompt_tokens <= 1024 - 128
     assert plan.document_tokens_dropped > 0 and "sentence 0." in text and "sentence 2999." not in text
+    assert 0 < plan.document_tokens < plan.prompt_tokens
     assert "document tokens cut" in plan.summary()
 
 

@@ -4,6 +4,7 @@ stand-in (ZeroGPU itself needs a Space) that receives the per-request duration."
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from core.config import LimitsConfig
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
-from core.serving.service import ContextMeter, Finished, Notice, Service, TextDelta
+from core.models.catalog import default_catalog
+from core.serving.registry import ModelRegistry
+from core.serving.service import ContextMeter, Finished, Loading, Notice, Service, TextDelta
 from core.serving.zerogpu import ZeroGpuSection
-from tests.conftest import TEXT_MODEL
+from tests.conftest import DENSE_MODEL, TEXT_MODEL
 
 GREEDY = SamplingParams(max_new_tokens=12, temperature=0, seed=0)
 REQUEST = ChatRequest("What is a list in Python?")
@@ -30,9 +33,26 @@ def answer_of(service: Service, params: SamplingParams = GREEDY, stop: threading
 
 def test_in_process_stream_sends_meter_then_text_then_stats(registry):
     text, events = answer_of(Service(registry, LimitsConfig()))
+    events = [e for e in events if not isinstance(e, Loading)]  # present only if the model was not resident yet
     assert isinstance(events[0], ContextMeter) and "tokens" in events[0].summary
     assert isinstance(events[-1], Finished) and events[-1].stats.new_tokens == 12 and events[-1].backend
     assert text.strip()
+
+
+def test_a_load_is_reported_apart_with_its_stage_and_elapsed_time(hardware):
+    fresh = ModelRegistry(default_catalog(), hardware)  # nothing resident: this request loads its model
+    began = time.perf_counter()
+    events = list(Service(fresh, LimitsConfig()).stream(REQUEST, DENSE_MODEL, "fp32", GREEDY))
+    wall_s = time.perf_counter() - began
+    loading = [e for e in events if isinstance(e, Loading)]
+    assert loading and loading[-1].done and "Loading bundled/qwen2-tiny as fp32" in loading[-1].stage
+    assert [e.elapsed_s for e in loading] == sorted(e.elapsed_s for e in loading)
+    assert events.index(loading[-1]) < min(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.stats.ttft_s <= finished.stats.total_s <= wall_s - loading[-1].elapsed_s  # timed after the load
+    again = list(Service(fresh, LimitsConfig()).stream(REQUEST, DENSE_MODEL, "fp32", GREEDY))
+    assert not any(isinstance(e, Loading) for e in again)  # resident now: no load, no Loading
 
 
 def test_spaces_gpu_with_zerogpu_off_is_a_no_op_and_answers_the_same(registry, monkeypatch):
