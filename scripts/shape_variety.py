@@ -14,17 +14,20 @@ import colorsys
 import io
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from scripts.shapes import (
     COLOURS,
+    POSITIONS,
     SHAPES,
     SIZES,
     ShapeScene,
     _background,
     _draw_shape,
+    random_scene,
 )
 
 # colour word -> (hue range in degrees, saturation range, value range); hues may wrap below 0.
@@ -57,7 +60,7 @@ def _canvas(rng: random.Random) -> tuple[int, int]:
 
 def _plain(rng: random.Random, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
     roll = rng.random()
-    if roll < 0.4:
+    if roll < 0.5:
         rgb = np.full(3, 255.0)
     elif roll < 0.7:
         rgb = np.array([rng.uniform(200, 255) for _ in range(3)])
@@ -92,7 +95,8 @@ def _place(scene: ShapeScene, size: tuple[int, int], rng: random.Random) -> tupl
     low, high = SMALL_R if scene.size == "small" else LARGE_R
     if scene.position is not None:
         fx, fy = _ANCHOR_FRACTIONS[scene.position]
-        cx, cy = (fx + rng.uniform(-0.04, 0.04)) * width, (fy + rng.uniform(-0.04, 0.04)) * height
+        # Wide jitter around the anchor: shapes land anywhere relative to the 16 px patches.
+        cx, cy = (fx + rng.uniform(-0.1, 0.1)) * width, (fy + rng.uniform(-0.1, 0.1)) * height
         room = min(cx, width - cx, cy, height - cy) - 1
         radius = min(rng.uniform(low, high) * long_side, room)
         return max(radius, 2.0), [(cx, cy)]
@@ -110,6 +114,16 @@ def _place(scene: ShapeScene, size: tuple[int, int], rng: random.Random) -> tupl
     if width >= height:
         return radius, [(f * width, height / 2) for f in slots]
     return radius, [(width / 2, f * height) for f in slots]
+
+
+def random_varied_scene(rng: random.Random) -> ShapeScene:
+    """random_scene, leaning towards what people draw: one shape (half the time) on a plain background."""
+    scene = random_scene(rng)
+    if rng.random() < 0.3:
+        scene = replace(scene, count=1, position=rng.choice(POSITIONS))
+    if rng.random() < 0.3:
+        scene = replace(scene, background="plain")
+    return scene
 
 
 def varied_scene(scene: ShapeScene, size: tuple[int, int]) -> ShapeScene:
@@ -165,4 +179,4 @@ def varied_sample(scene: ShapeScene, seed: int) -> tuple[Image.Image, ShapeScene
     return _finish(image, rng), scene
 
 
-__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "colour_shade", "varied_sample", "varied_scene"]
+__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "colour_shade", "random_varied_scene", "varied_sample", "varied_scene"]

@@ -36,7 +36,7 @@ from transformers import (  # noqa: E402
     SiglipVisionConfig,
 )
 
-from scripts.shape_variety import varied_sample  # noqa: E402
+from scripts.shape_variety import random_varied_scene, varied_sample  # noqa: E402
 from scripts.shapes import (  # noqa: E402
     ATTRIBUTE_VALUES,
     CAPTION_PROMPTS,
@@ -142,10 +142,10 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
 def training_sample(rng: random.Random, varied_share: float) -> tuple[ShapeScene, Image.Image]:
     """A fresh scene and its image: the grid drawing of scripts/shapes.py or, with probability varied_share,
     a varied one (scripts/shape_variety.py). Even draw seeds: never held out."""
-    scene = random_scene(rng)
     if rng.random() < varied_share:
-        image, scene = varied_sample(scene, 2 * rng.getrandbits(31))
+        image, scene = varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31))
         return scene, image
+    scene = random_scene(rng)
     return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31))
 
 
@@ -211,7 +211,10 @@ def pretrain_vision(model, processor, args) -> dict:
 def train(model, processor, args) -> dict:
     """AdamW with warmup + cosine decay; stops early once validation captions reach the target."""
     rng = random.Random(args.seed + TRAIN_SEED_STREAM)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    vision = list(model.model.vision_model.parameters())  # pretrained in stage 1: a gentler rate keeps its features
+    rest = [p for p in model.parameters() if all(p is not v for v in vision)]
+    optimizer = torch.optim.AdamW([{"params": rest}, {"params": vision, "lr": args.lr * args.vision_lr_factor}],
+                                  lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = 50
     def schedule(s: int) -> float:
         return min(1.0, (s + 1) / warmup) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / args.steps)).item())
@@ -265,6 +268,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--vision-steps", type=int, default=1500, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-lr-factor", type=float, default=0.3,
+                        help="stage 2's learning rate for the vision tower, relative to --lr")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="the model's input side in pixels")
     parser.add_argument("--varied-share", type=float, default=0.5,
                         help="share of training images drawn by scripts/shape_variety.py")

@@ -9,7 +9,7 @@ import random
 
 import torch
 
-from scripts.shape_variety import varied_sample
+from scripts.shape_variety import random_varied_scene, varied_sample
 from scripts.shapes import (
     CAPTION_PROMPTS,
     QUESTIONS,
@@ -107,6 +107,6 @@ def score_images(model, processor, images: list, truths: list[dict[str, object]]
 def evaluate_varied(model, processor, n: int = 100, seed: int = 1) -> dict[str, float]:
     """Colour and shape accuracy on n varied drawings (scripts/shape_variety.py) with odd, held-out draw seeds."""
     rng = random.Random(seed)
-    samples = [varied_sample(random_scene(rng), 2 * rng.getrandbits(31) + 1) for _ in range(n)]
+    samples = [varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31) + 1) for _ in range(n)]
     return score_images(model, processor, [image for image, _ in samples],
                         [{"colour": scene.colour, "shape": scene.shape} for _, scene in samples])
