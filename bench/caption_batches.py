@@ -15,13 +15,13 @@ from pathlib import Path
 
 import torch
 
-from core.batch_caption import caption_many
-from core.catalog import default_catalog
 from core.config import LimitsConfig
-from core.generation import SamplingParams
-from core.hardware import detect_hardware
-from core.image_batch import collect_items
-from core.registry import ModelRegistry
+from core.generation.batch_caption import caption_many
+from core.generation.image_batch import collect_items
+from core.generation.sampling import SamplingParams
+from core.models.catalog import default_catalog
+from core.models.hardware import detect_hardware
+from core.serving.registry import ModelRegistry
 from scripts.shapes import draw_scene
 from scripts.vision_eval import heldout_scenes
 

@@ -3,7 +3,7 @@
 Run: .venv/bin/python -m bench.caption --realsize [--precisions fp32 bf16] [--images 2] [--new-tokens 8]
 Builds the model once into $PLAYGROUND_CACHE/realsize (scripts/realsize_vl.py; ~4 GB in bf16), points the
 catalog's deepseek-community/deepseek-vl-1.3b-chat at it, and captions PNG files through the app's path
-(load_image -> GpuCaption -> stream_caption: chat template, processor, 576 image tokens, generate, streamer).
+(load_image -> Service.stream -> stream_caption: chat template, processor, 576 image tokens, generate, streamer).
 Per precision: load seconds, resident weights, images/s, median time to first token, peak memory.
 Random weights give noise captions, so every caption runs to --new-tokens; speed and memory are the real ones.
 """
@@ -13,33 +13,32 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bench.peak_memory import PeakMemory
-from core.catalog import default_catalog
 from core.config import LimitsConfig
-from core.generation import SamplingParams
-from core.gpu_caption import GpuCaption
-from core.hardware import detect_hardware
-from core.images import load_image
-from core.memory import format_bytes
-from core.registry import ModelRegistry
-from core.vision import VisionRequest
+from core.generation.images import load_image
+from core.generation.sampling import SamplingParams
+from core.generation.vision import VisionRequest
+from core.models.catalog import default_catalog
+from core.models.hardware import detect_hardware
+from core.models.memory import format_bytes
+from core.serving.registry import ModelRegistry
+from core.serving.service import Service, TextDelta
 from scripts.realsize_vl import MODEL_ID, build, cache_folder
 from scripts.shapes import draw_scene
 from scripts.vision_eval import heldout_scenes
 
 
-def caption_files(gpu: GpuCaption, precision: str, paths: list[Path], params: SamplingParams) -> list[float]:
+def caption_files(service: Service, precision: str, paths: list[Path], params: SamplingParams) -> list[float]:
     """Caption each file at batch 1; the seconds to each caption's first token."""
     firsts = []
     for path in paths:
         start, first = time.perf_counter(), None
         request = VisionRequest(load_image(path, LimitsConfig()).image, style="detailed")
-        for update in gpu.stream_caption(threading.Event(), MODEL_ID, precision, request, params):
-            if update.delta and first is None:
+        for event in service.stream(request, MODEL_ID, precision, params):
+            if isinstance(event, TextDelta) and event.text and first is None:
                 first = time.perf_counter() - start
         firsts.append(first or time.perf_counter() - start)
     return firsts
@@ -51,7 +50,7 @@ def run_realsize(args: argparse.Namespace) -> None:
     folder = build(cache_folder(args.text_layers, args.vision_layers), args.text_layers, args.vision_layers)
     print(f"model: {folder} (ready after {time.perf_counter() - started:.0f} s)")
     registry = ModelRegistry(default_catalog({MODEL_ID: str(folder)}), detect_hardware())
-    gpu = GpuCaption(registry, LimitsConfig())
+    service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=args.new_tokens, temperature=0, repetition_penalty=1.0)
     images = Path(tempfile.mkdtemp(prefix="bench-realsize-"))
     paths = []
@@ -66,7 +65,7 @@ def run_realsize(args: argparse.Namespace) -> None:
             loaded = registry.get(MODEL_ID, precision)
             load_s = time.perf_counter() - load_start
             start = time.perf_counter()
-            firsts = caption_files(gpu, precision, paths, params)
+            firsts = caption_files(service, precision, paths, params)
             elapsed = time.perf_counter() - start
         print(f"  {precision:5s}: {len(paths) / elapsed:6.3f} images/s · median first token "
               f"{statistics.median(firsts):6.2f} s · load {load_s:5.1f} s · weights "

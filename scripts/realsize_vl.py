@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -35,6 +34,7 @@ from transformers import (  # noqa: E402
     SiglipVisionConfig,
 )
 
+from core.paths import cache_root  # noqa: E402
 from scripts.train_vision_model import BOS, CHAT_TEMPLATE, EOS, IMAGE  # noqa: E402
 
 IMAGE_SIZE, PATCH_SIZE = 384, 16
@@ -45,8 +45,7 @@ MODEL_ID = "deepseek-community/deepseek-vl-1.3b-chat"  # the catalog id this sta
 
 def cache_folder(text_layers: int = TEXT_LAYERS, vision_layers: int = VISION_LAYERS) -> Path:
     """Where the build is kept: $PLAYGROUND_CACHE/realsize (default ~/.cache/deepseek-playground), never the repo."""
-    base = Path(os.environ.get("PLAYGROUND_CACHE", Path.home() / ".cache" / "deepseek-playground"))
-    return base / "realsize" / f"deepseek-vl-1.3b-random-t{text_layers}-v{vision_layers}"
+    return cache_root() / "realsize" / f"deepseek-vl-1.3b-random-t{text_layers}-v{vision_layers}"
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:

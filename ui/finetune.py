@@ -9,7 +9,6 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.catalog import ASSETS
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.finetune.adapters import adapter_entry
@@ -17,7 +16,8 @@ from core.finetune.classify import classify_texts
 from core.finetune.data import file_columns
 from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
-from core.registry import ModelRegistry
+from core.paths import ASSETS
+from core.serving.service import Service
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
 EXAMPLES = {"classify": ASSETS / "data" / "finance_headlines.csv", "lora": ASSETS / "data" / "instructions.jsonl"}
@@ -40,8 +40,9 @@ def report(status: JobStatus) -> str:
     return f"**Done{stopped}:** {status.result.summary()}\n\nSaved to `{status.result.out_dir}`"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
+    registry = service.registry
     jobs = JobBook()
     models = [e.model_id for e in registry.catalog.of_kind("text")]
     with gr.Row():

@@ -8,9 +8,9 @@ import gradio as gr
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.memory import format_bytes
-from core.registry import ModelRegistry
-from core.usage import ResourceReport, report_resources, unload_idle
+from core.models.memory import format_bytes
+from core.serving.service import Service
+from core.serving.usage import ResourceReport, report_resources, unload_idle
 
 HEADERS = ["Model", "Precision", "Device", "Backend", "Memory", "Idle (s)", "Running", "Waiting", "Peak batch"]
 REFRESH_S = 2.0
@@ -36,8 +36,9 @@ def choice(model_id: str, precision: str) -> str:
     return f"{model_id} · {precision}"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
+    registry = service.registry
     blocks = gr.context.Context.root_block  # for the server queue's length
 
     def queued() -> int | None:

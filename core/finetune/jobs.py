@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import torch
 from core.errors import BusyError, OutOfMemoryError, PlaygroundError
 from core.finetune.data import DataLimits, load_chats, load_labeled
 from core.finetune.training import Progress, TrainSettings
+from core.paths import cache_root
 
 Task = Literal["classify", "lora"]
 
@@ -24,8 +24,7 @@ class TrainingError(PlaygroundError):
 
 def output_root() -> Path:
     """Where the app writes fine-tuned models ($PLAYGROUND_CACHE/finetuned, else ~/.cache/deepseek-playground)."""
-    base = os.environ.get("PLAYGROUND_CACHE") or Path.home() / ".cache" / "deepseek-playground"
-    return Path(base) / "finetuned"
+    return cache_root() / "finetuned"
 
 
 @dataclass(frozen=True)

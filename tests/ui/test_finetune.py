@@ -2,7 +2,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from core.catalog import ASSETS
+from core.paths import ASSETS
 from tests.conftest import TEXT_MODEL
 
 LORA_TASK = "LoRA chat adapter (JSONL messages)"
