@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -44,6 +47,39 @@ class CaptionRow:
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.name, "caption": self.caption, "seconds": round(self.seconds, 3),
                 "tokens": self.tokens, "error": self.error}
+
+
+@dataclass(frozen=True)
+class CaptionBatchRequest:
+    """Many images to caption in one style; refused files travel along so their rows keep upload order."""
+
+    items: tuple[CaptionItem, ...]
+    style: CaptionStyle = "short"
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @property
+    def image_count(self) -> int:
+        return sum(item.image is not None for item in self.items)
+
+    def text_chars(self) -> int:
+        return 0  # no user text: each image's prompt is the style's
+
+    def check_size(self, max_chars: int) -> None:
+        """Nothing to refuse: the images were checked one by one when they were loaded."""
+
+
+def rows_to_csv(rows: Sequence[CaptionRow]) -> str:
+    """The results table as CSV (file, caption, seconds, tokens, error)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["file", "caption", "seconds", "tokens", "error"])
+    writer.writeheader()
+    writer.writerows(row.as_dict() for row in rows)
+    return buffer.getvalue()
+
+
+def rows_to_jsonl(rows: Sequence[CaptionRow]) -> str:
+    """The results table as JSON Lines, one object per file."""
+    return "".join(json.dumps(row.as_dict(), ensure_ascii=False) + "\n" for row in rows)
 
 
 def caption_batch(loaded: LoadedModel, images: Sequence[Image.Image], style: CaptionStyle, params: SamplingParams,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from core.config import LimitsConfig
 from core.errors import BadSettingError, UnsupportedPrecisionError
+from core.generation.batch_caption import CaptionBatchRequest, CaptionRow, caption_many
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
 from core.generation.stream import GenerationStats, TextStream, prepare_chat
@@ -57,7 +58,14 @@ class Finished:
     backend: str
 
 
-ServiceEvent = ContextMeter | TextDelta | Notice | Finished  # small and picklable: may cross ZeroGPU's process
+@dataclass(frozen=True)
+class CaptionRows:
+    """Rows of a batch caption, sent as each batch of images finishes (refused files first)."""
+
+    rows: tuple[CaptionRow, ...]
+
+
+ServiceEvent = ContextMeter | TextDelta | Notice | Finished | CaptionRows  # small and picklable: may cross processes
 
 
 class Service:
@@ -68,15 +76,16 @@ class Service:
         self.registry, self.limits = registry, limits
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
+        self.batch_runner = GpuRunner(self._serve_batch, registry, zero, decorate)
 
-    def validate(self, request: GenerationRequest, model_id: str, precision: Precision | str,
+    def validate(self, request: GenerationRequest | CaptionBatchRequest, model_id: str, precision: Precision | str,
                  params: SamplingParams) -> Precision:
         """Check settings, sizes, model and precision before anything loads; the parsed precision."""
         params.check(self.limits.max_new_tokens)
         request.check_size(self.limits.max_prompt_chars)
         entry = self.registry.catalog.get(model_id)
         chosen = parse_precision(precision)
-        if isinstance(request, VisionRequest) and entry.kind != "vision":
+        if isinstance(request, VisionRequest | CaptionBatchRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
         reason = unavailable_reason(entry, chosen, self.registry.hardware)
         if reason:
@@ -92,6 +101,16 @@ class Service:
         if session is not None:
             self.stops.begin(session, event)
         return self._events(request, model_id, chosen, params, session, event)
+
+    def caption_batch(self, request: CaptionBatchRequest, model_id: str, precision: Precision | str,
+                      params: SamplingParams, session: str | None = None,
+                      stop: threading.Event | None = None) -> Iterator[ServiceEvent]:
+        """Validate now, then CaptionRows batch by batch (one generate per batch of images); Stop as in stream."""
+        chosen = self.validate(request, model_id, precision, params)
+        event = stop or threading.Event()
+        if session is not None:
+            self.stops.begin(session, event)
+        return self._batch_events(request, model_id, chosen, params, session, event)
 
     def stop(self, session: str) -> bool:
         """Stop the answer running for this session; False when none was."""
@@ -115,6 +134,21 @@ class Service:
         finally:
             if session is not None:
                 self.stops.finish(session, stop)
+
+    def _batch_events(self, request: CaptionBatchRequest, model_id: str, precision: Precision,
+                      params: SamplingParams, session: str | None, stop: threading.Event) -> Iterator[ServiceEvent]:
+        try:
+            yield from self.batch_runner.run(stop, model_id, precision.value, request, params, Notice)
+        finally:
+            if session is not None:
+                self.stops.finish(session, stop)
+
+    def _serve_batch(self, stop: threading.Event, model_id: str, precision: str, request: CaptionBatchRequest,
+                     params: SamplingParams) -> Iterator[ServiceEvent]:
+        """What the batch runner runs: load once, then one generate per batch of images."""
+        loaded = self.registry.get(model_id, precision)
+        for rows in caption_many(loaded, request.items, request.style, params, stop, request.batch_size):
+            yield CaptionRows(tuple(rows))
 
     def _serve(self, stop: threading.Event, model_id: str, precision: str, request: GenerationRequest,
                params: SamplingParams) -> Iterator[ServiceEvent]:
