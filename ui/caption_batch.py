@@ -68,8 +68,8 @@ def build(service: Service, model: gr.Dropdown, precision: gr.Dropdown, style: g
             jsonl_file = gr.File(label="JSONL", interactive=False, elem_id="batch-jsonl")
 
     def on_run(paths: list[str] | None, chosen_style: str, model_id: str, prec: str, temperature: float,
-               top_p: float, top_k: int, repetition: float, max_new: int, seed: float, request: gr.Request,
-               progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
+               top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
+               request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
         params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
         rows: list[CaptionRow] = []
         try:

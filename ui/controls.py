@@ -10,7 +10,7 @@ import gradio as gr
 from core.config import AppConfig
 from core.generation.sampling import SamplingParams
 from core.models.catalog import Kind
-from core.quant.backends import available_precisions
+from core.quant.backends import available_precisions, precision_note
 from core.serving.registry import ModelRegistry
 
 
@@ -75,7 +75,8 @@ def model_choices(registry: ModelRegistry, kind: Kind) -> list[tuple[str, str]]:
 def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
     """(label, value) pairs for the precision dropdown of model_id on this hardware."""
     entry = registry.catalog.get(model_id)
-    return [(p.label, p.value) for p in available_precisions(entry, registry.hardware)]
+    return [(" · ".join(filter(None, (p.label, precision_note(entry, p)))), p.value)
+            for p in available_precisions(entry, registry.hardware)]
 
 
 def text_of(content: Any) -> str:

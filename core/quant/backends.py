@@ -25,6 +25,7 @@ class Backend:
     pip: str = ""  # what to install
     devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs
     text_only: bool = True  # vision models are not offered this precision
+    vision_note: str = ""  # for vision models: what this precision quantizes and what stays full
     dense_only: bool = False  # refuses DeepSeek's fused MoE experts
 
 
@@ -32,12 +33,16 @@ def _full(bits: int, devices: tuple[str, ...] = ("cpu", "cuda")) -> Backend:
     return Backend("transformers", bits, load_full, devices=devices, text_only=False)
 
 
+_LANGUAGE_ONLY = "language model quantized; vision tower, aligner and lm_head stay full precision"
+
 BACKENDS: dict[Precision, Backend] = {
     Precision.FP32: _full(32),
     Precision.BF16: _full(16),
     Precision.FP16: _full(16, ("cuda",)),
-    Precision.INT8: Backend("optimum-quanto", 8, q.load_quanto_int8, "optimum.quanto", "optimum-quanto==0.2.7"),
-    Precision.INT4: Backend("torchao", 4, q.load_torchao_int4, "torchao", "torchao==0.18.0"),
+    Precision.INT8: Backend("optimum-quanto", 8, q.load_quanto_int8, "optimum.quanto", "optimum-quanto==0.2.7",
+                            text_only=False, vision_note=_LANGUAGE_ONLY),
+    Precision.INT4: Backend("torchao", 4, q.load_torchao_int4, "torchao", "torchao==0.18.0",
+                            text_only=False, vision_note=_LANGUAGE_ONLY),
     Precision.GPTQ_INT8: Backend("GPTQModel", 8, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0"),
     Precision.GPTQ_INT4: Backend("GPTQModel", 4, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0"),
     Precision.BNB_INT8: Backend("bitsandbytes", 8, q.load_bitsandbytes, "bitsandbytes", "bitsandbytes==0.50.2",
@@ -55,6 +60,11 @@ def bits_of(precision: Precision) -> int:
 def backend_name(precision: Precision) -> str:
     """The library that serves this precision."""
     return BACKENDS[precision].name
+
+
+def precision_note(entry: CatalogEntry, precision: Precision) -> str:
+    """What a quantized precision leaves in full precision for this model ("" when nothing worth saying)."""
+    return BACKENDS[precision].vision_note if entry.kind == "vision" else ""
 
 
 def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> str | None:

@@ -34,20 +34,29 @@ def load_torchao_int4(entry: CatalogEntry, precision: Precision, hardware: Hardw
 
 
 def quantize_int8(model: nn.Module) -> None:
-    """optimum-quanto weight-only int8, lm_head kept in full precision."""
+    """optimum-quanto weight-only int8 on the language part (language_part), lm_head kept in full precision."""
     from optimum.quanto import freeze, qint8, quantize
 
-    quantize(model, weights=qint8, exclude=["lm_head"])
-    freeze(model)
+    target = language_part(model)
+    quantize(target, weights=qint8, exclude=["lm_head"])
+    freeze(target)
 
 
 def quantize_int4(model: nn.Module) -> None:
-    """torchao weight-only int4 in groups of INT4_GROUP; layers whose width the group does not divide stay full."""
+    """torchao weight-only int4 (groups of INT4_GROUP) on the language part; other widths stay full."""
     from torchao.quantization import IntxWeightOnlyConfig, quantize_
     from torchao.quantization.granularity import PerGroup
 
     config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(INT4_GROUP))
-    quantize_(model, config, filter_fn=_int4_target)
+    quantize_(language_part(model), config, filter_fn=_int4_target)
+
+
+def language_part(model: nn.Module) -> nn.Module:
+    """What int8/int4 quantize: a vision-language model's language model (its vision tower, aligner and lm_head
+    stay in full precision), or the whole model for a text model."""
+    inner = getattr(model, "model", None)
+    language = getattr(inner, "language_model", None)
+    return language if isinstance(language, nn.Module) else model
 
 
 def _int4_target(module: nn.Module, name: str) -> bool:
