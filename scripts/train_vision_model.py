@@ -4,9 +4,13 @@
 
 Builds a byte-level BPE tokenizer on the caption/question vocabulary, a DeepseekVLProcessor with
 DeepSeek-VL's chat template, and a 1.45M-parameter DeepseekVLForConditionalGeneration (SigLIP
-vision tower + Llama text model). Stage 1 pretrains the vision tower on the scene attributes;
-stage 2 trains the whole model on chats about freshly drawn images until a validation set's
-caption exact match reaches --target. Saves model + processor in the standard HF layout with
+vision tower + Llama text model). Images come from two generators: the grid drawings of
+scripts/shapes.py and, for --varied-share of them, scripts/shape_variety.py (aspect ratios 1:2 to 2:1,
+shapes up to most of the image anywhere, white/plain/dark backgrounds, hue ranges per colour word,
+outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes; stage 2 trains
+the whole model (the vision tower at --vision-lr-factor of the rate) on chats about freshly drawn
+images until the validation captions reach --target (exact match on grid drawings, colour and shape
+on varied ones). Saves model + processor in the standard HF layout with
 training_report.json (held-out accuracy), and example images. Deterministic for a seed with one thread.
 """
 
