@@ -1,6 +1,8 @@
 """Captioning at batch 1: images/s and time to first token, the app's path vs raw processor + generate.
 
 Run: .venv/bin/python -m bench.caption [--model bundled/deepseek-vl-tiny] [--images 20] [--runs 3]
+     .venv/bin/python -m bench.caption --batch-sizes 1 8   (the batch path: see caption_batches.py)
+     .venv/bin/python -m bench.caption --realsize   (deepseek-vl-1.3b-chat size, random weights: caption_realsize.py)
 App path: a PNG file -> load_image -> Service.stream (registry model, chat template, streamer thread, Stop).
 Raw path: the PIL image -> processor.apply_chat_template + processor(images, text) -> generate with a streamer.
 Both measure time to the first non-empty text delta (what a user sees) and to the whole caption; ratios are
@@ -71,9 +73,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="bundled/deepseek-vl-tiny")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--images", type=int, default=None, help="default 20 (2 with --realsize)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
+                        help="compare these batch sizes through the batch path (bench/caption_batches.py)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads with --batch-sizes")
+    parser.add_argument("--realsize", action="store_true",
+                        help="a random-weight DeepSeek-VL at deepseek-vl-1.3b-chat's size instead of --model")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="with --realsize")
+    parser.add_argument("--new-tokens", type=int, default=8, help="with --realsize")
+    parser.add_argument("--text-layers", type=int, default=24, help="with --realsize")
+    parser.add_argument("--vision-layers", type=int, default=24, help="with --realsize")
     args = parser.parse_args()
+    if args.realsize:
+        from bench.caption_realsize import run_realsize  # builds a multi-GB model: only when asked
+
+        args.images = args.images or 2
+        run_realsize(args)
+        return
+    args.images = args.images or 20
+    if args.batch_sizes:
+        from bench.caption_batches import run_batches
+
+        run_batches(args)
+        return
     registry = ModelRegistry(default_catalog(), detect_hardware())
     loaded = registry.get(args.model, args.precision)
     service = Service(registry, LimitsConfig())

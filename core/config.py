@@ -41,6 +41,9 @@ class LimitsConfig:
     max_image_bytes: int = 20_000_000  # uploads larger than this are refused unread
     max_image_pixels: int = 40_000_000  # refused before decoding (30000 x 30000 bombs end here)
     max_image_side: int = 2048  # longer sides are downscaled to this, with a notice
+    max_batch_images: int = 100  # images one batch caption request may hold; the rest are refused by name
+    max_zip_files: int = 1000  # files in one uploaded zip, counted from its headers before unpacking
+    max_zip_bytes: int = 500_000_000  # declared uncompressed size of one zip (bombs end here, unread)
 
 
 @dataclass(frozen=True)

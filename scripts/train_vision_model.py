@@ -4,9 +4,13 @@
 
 Builds a byte-level BPE tokenizer on the caption/question vocabulary, a DeepseekVLProcessor with
 DeepSeek-VL's chat template, and a 1.45M-parameter DeepseekVLForConditionalGeneration (SigLIP
-vision tower + Llama text model). Stage 1 pretrains the vision tower on the scene attributes;
-stage 2 trains the whole model on chats about freshly drawn images until a validation set's
-caption exact match reaches --target. Saves model + processor in the standard HF layout with
+vision tower + Llama text model). Images come from two generators: the grid drawings of
+scripts/shapes.py and, for --varied-share of them, scripts/shape_variety.py (aspect ratios 1:2 to 2:1,
+shapes up to most of the image anywhere, white/plain/dark backgrounds, hue ranges per colour word,
+outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes; stage 2 trains
+the whole model (the vision tower at --vision-lr-factor of the rate) on chats about freshly drawn
+images until the validation captions reach --target (exact match on grid drawings, colour and shape
+on varied ones). Saves model + processor in the standard HF layout with
 training_report.json (held-out accuracy), and example images. Deterministic for a seed with one thread.
 """
 
@@ -20,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # so `python scripts/train_vision_model.py` can import `scripts.*`
@@ -35,6 +40,7 @@ from transformers import (  # noqa: E402
     SiglipVisionConfig,
 )
 
+from scripts.shape_variety import random_varied_scene, varied_sample  # noqa: E402
 from scripts.shapes import (  # noqa: E402
     ATTRIBUTE_VALUES,
     CAPTION_PROMPTS,
@@ -46,10 +52,9 @@ from scripts.shapes import (  # noqa: E402
     question,
     random_scene,
 )
-from scripts.vision_eval import DRAW_SIDES, evaluate_captions  # noqa: E402
+from scripts.vision_eval import DRAW_SIDES, evaluate_captions, evaluate_varied  # noqa: E402
 
-IMAGE_SIZE, PATCH_SIZE = 64, 16
-NUM_IMAGE_TOKENS = (IMAGE_SIZE // PATCH_SIZE) ** 2  # 16 placeholders per image
+IMAGE_SIZE, PATCH_SIZE = 64, 16  # default input side; (side / patch)^2 image placeholders per image
 BOS, EOS, IMAGE = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<image_placeholder>"
 # DeepSeek-VL's template (deepseek-community/deepseek-vl-1.3b-chat) minus its fixed system prompt,
 # which would be a third of every training sequence: a system message, if given, is rendered first.
@@ -98,16 +103,16 @@ def build_tokenizer(seed: int) -> PreTrainedTokenizerFast:
         extra_special_tokens={"image_token": IMAGE}, model_max_length=512)
 
 
-def build_processor(tokenizer: PreTrainedTokenizerFast) -> DeepseekVLProcessor:
-    image_processor = DeepseekVLImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
-    return DeepseekVLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                               chat_template=CHAT_TEMPLATE, num_image_tokens=NUM_IMAGE_TOKENS)
+def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE) -> DeepseekVLProcessor:
+    image_processor = DeepseekVLImageProcessorPil(size={"height": image_size, "width": image_size})
+    return DeepseekVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE,
+                               num_image_tokens=(image_size // PATCH_SIZE) ** 2)
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast) -> DeepseekVLForConditionalGeneration:
-    """SigLIP vision tower (64 px, 16 px patches) + 4-layer Llama, 1.45M parameters."""
+def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE) -> DeepseekVLForConditionalGeneration:
+    """SigLIP vision tower (16 px patches) + 4-layer Llama, about 1.45M parameters."""
     vision = SiglipVisionConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-                                num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+                                num_attention_heads=4, image_size=image_size, patch_size=PATCH_SIZE,
                                 vision_use_head=False)
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384,
                        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
@@ -125,7 +130,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast) -> DeepseekVLForConditionalG
 def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[list[int], list[int]]:
     """Token ids of a whole chat and labels that keep only the assistant replies (and their EOS)."""
     text = processor.apply_chat_template(messages) + EOS
-    text = text.replace(IMAGE, IMAGE * NUM_IMAGE_TOKENS)  # what the processor does before tokenizing
+    text = text.replace(IMAGE, IMAGE * processor.num_image_tokens)  # what the processor does before tokenizing
     spans, pos = [], 0
     for reply in messages[1::2]:
         answer = " " + reply["content"][0]["text"] + EOS
@@ -138,12 +143,23 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
     return enc["input_ids"], labels
 
 
-def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int) -> dict[str, torch.Tensor]:
-    """A right-padded batch of freshly drawn images and chats (even draw seeds: never held out)."""
+def training_sample(rng: random.Random, varied_share: float) -> tuple[ShapeScene, Image.Image]:
+    """A fresh scene and its image: the grid drawing of scripts/shapes.py or, with probability varied_share,
+    a varied one (scripts/shape_variety.py). Even draw seeds: never held out."""
+    if rng.random() < varied_share:
+        image, scene = varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31))
+        return scene, image
+    scene = random_scene(rng)
+    return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31))
+
+
+def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int,
+                   varied_share: float) -> dict[str, torch.Tensor]:
+    """A right-padded batch of freshly drawn images and chats."""
     images, ids, labels = [], [], []
     for _ in range(size):
-        scene = random_scene(rng)
-        images.append(draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31)))
+        scene, image = training_sample(rng, varied_share)
+        images.append(image)
         tokens, targets = encode_chat(processor, conversation(scene, rng))
         ids.append(tokens)
         labels.append(targets)
@@ -168,15 +184,15 @@ def pretrain_vision(model, processor, args) -> dict:
     # Per-slot heads learn fast; heads on the token mean push every token to carry the whole
     # scene, so the LM can read it with any attention pattern.
     heads = torch.nn.ModuleDict({f"{pool}_{a}": torch.nn.Linear(
-                                    hidden * (NUM_IMAGE_TOKENS if pool == "slots" else 1), len(v))
+                                    hidden * (processor.num_image_tokens if pool == "slots" else 1), len(v))
                                  for a, v in ATTRIBUTE_VALUES.items() for pool in ("slots", "mean")})
     params = [*model.model.vision_model.parameters(), *model.model.aligner.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.vision_lr, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 50))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # warmup, then linear decay to a tenth
+        optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / args.vision_steps))
     start = time.time()
     for step in range(1, args.vision_steps + 1):
-        scenes = [random_scene(rng) for _ in range(args.batch_size)]
-        images = [draw_scene(s, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31)) for s in scenes]
+        scenes, images = zip(*(training_sample(rng, args.varied_share) for _ in range(args.batch_size)), strict=True)
         pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
         tokens = model.model.get_image_features(pixels).pooler_output  # (batch, tokens, hidden)
         pooled = {"slots": tokens.flatten(1), "mean": tokens.mean(1)}
@@ -199,7 +215,10 @@ def pretrain_vision(model, processor, args) -> dict:
 def train(model, processor, args) -> dict:
     """AdamW with warmup + cosine decay; stops early once validation captions reach the target."""
     rng = random.Random(args.seed + TRAIN_SEED_STREAM)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    vision = list(model.model.vision_model.parameters())  # pretrained in stage 1: a gentler rate keeps its features
+    rest = [p for p in model.parameters() if all(p is not v for v in vision)]
+    optimizer = torch.optim.AdamW([{"params": rest}, {"params": vision, "lr": args.lr * args.vision_lr_factor}],
+                                  lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = 50
     def schedule(s: int) -> float:
         return min(1.0, (s + 1) / warmup) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * s / args.steps)).item())
@@ -207,7 +226,7 @@ def train(model, processor, args) -> dict:
     start, history = time.time(), []
     for step in range(1, args.steps + 1):
         model.train()
-        loss = model(**training_batch(processor, rng, args.batch_size)).loss
+        loss = model(**training_batch(processor, rng, args.batch_size, args.varied_share)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -218,9 +237,12 @@ def train(model, processor, args) -> dict:
         if step % args.eval_every == 0 or step == args.steps:
             model.eval()
             val = evaluate_captions(model, processor, n=100, seed=args.seed + VAL_SEED, followups=False)
-            history.append({"step": step, "loss": round(loss.item(), 4), "exact_match": val["exact_match"]})
-            print(f"  validation exact match {val['exact_match']:.2f}  {val['per_attribute']}", flush=True)
-            if val["exact_match"] >= args.target:
+            varied = evaluate_varied(model, processor, n=100, seed=args.seed + VAL_SEED)
+            history.append({"step": step, "loss": round(loss.item(), 4), "exact_match": val["exact_match"],
+                            "varied_colour": varied["colour"], "varied_shape": varied["shape"]})
+            print(f"  validation exact match {val['exact_match']:.2f}  {val['per_attribute']}  varied {varied}",
+                  flush=True)
+            if min(val["exact_match"], varied["colour"], varied["shape"]) >= args.target:
                 break
     return {"steps": step, "train_seconds": round(time.time() - start, 1), "history": history}
 
@@ -249,7 +271,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--vision-steps", type=int, default=600, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-steps", type=int, default=1500, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-lr-factor", type=float, default=0.3,
+                        help="stage 2's learning rate for the vision tower, relative to --lr")
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="the model's input side in pixels")
+    parser.add_argument("--varied-share", type=float, default=0.5,
+                        help="share of training images drawn by scripts/shape_variety.py")
     parser.add_argument("--vision-lr", type=float, default=2e-3)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--target", type=float, default=0.95, help="validation exact match to stop at")
@@ -258,8 +285,8 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     tokenizer = build_tokenizer(args.seed)
-    processor = build_processor(tokenizer)
-    model = build_model(tokenizer)
+    processor = build_processor(tokenizer, args.image_size)
+    model = build_model(tokenizer, args.image_size)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters, vocab {len(tokenizer)}, image token id {model.config.image_token_id}")
 
@@ -270,8 +297,8 @@ def main() -> None:
     test = evaluate_captions(model, processor, n=200, seed=args.seed + TEST_SEED)
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
-    report = {"seed": args.seed, "parameters": n_params, "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE,
-              "num_image_tokens": NUM_IMAGE_TOKENS, "image_token_id": model.config.image_token_id,
+    report = {"seed": args.seed, "parameters": n_params, "image_size": args.image_size, "patch_size": PATCH_SIZE,
+              "num_image_tokens": processor.num_image_tokens, "image_token_id": model.config.image_token_id,
               "batch_size": args.batch_size, "lr": args.lr, **run, "heldout": test}
     (args.out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
     report["examples_saved"] = save_examples(args.images, args.seed)

@@ -9,6 +9,7 @@ import random
 
 import torch
 
+from scripts.shape_variety import random_varied_scene, varied_sample
 from scripts.shapes import (
     CAPTION_PROMPTS,
     QUESTIONS,
@@ -86,3 +87,26 @@ def evaluate_captions(model, processor, n: int = 200, seed: int = 2, style: Styl
         report["followup_accuracy"] = followup_hits / n
         report["examples"] = examples[:3]
     return report
+
+
+def score_images(model, processor, images: list, truths: list[dict[str, object]], style: Style = "detailed",
+                 batch_size: int = 25) -> dict[str, float]:
+    """Share of greedy captions that state each attribute in `truths` (e.g. {"colour": "red"}) rightly."""
+    hits = {a: 0 for a in truths[0]}
+    chat = [_user(CAPTION_PROMPTS[style][0], with_image=True)]
+    for start in range(0, len(images), batch_size):
+        replies = generate_replies(model, processor, images[start:start + batch_size],
+                                   [chat] * len(images[start:start + batch_size]))
+        for text, truth in zip(replies, truths[start:start + batch_size], strict=True):
+            got = parse_attributes(text)
+            for a in hits:
+                hits[a] += got[a] == truth[a]
+    return {a: hits[a] / len(images) for a in hits}
+
+
+def evaluate_varied(model, processor, n: int = 100, seed: int = 1) -> dict[str, float]:
+    """Colour and shape accuracy on n varied drawings (scripts/shape_variety.py) with odd, held-out draw seeds."""
+    rng = random.Random(seed)
+    samples = [varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31) + 1) for _ in range(n)]
+    return score_images(model, processor, [image for image, _ in samples],
+                        [{"colour": scene.colour, "shape": scene.shape} for _, scene in samples])

@@ -15,6 +15,7 @@ from core.generation.sampling import SamplingParams
 from core.generation.vision import STYLE_PROMPTS, VisionRequest
 from core.paths import ASSETS
 from core.serving.service import Notice, Service, ServiceEvent
+from ui import caption_batch
 from ui.chat import to_turns
 from ui.controls import model_picker, sampling_controls, to_params
 from ui.streaming import stream_into_chat, stream_text
@@ -104,7 +105,9 @@ def build(service: Service, cfg: AppConfig) -> None:
     reset = ([], "Context: nothing sent yet.", "")
     clear.click(lambda: reset, None, [chatbot, meter, question], api_visibility="private")
     image.change(lambda: reset, None, [chatbot, meter, question], api_visibility="private")  # a new image, a new chat
+    caption_batch.build(service, model, precision, style, sampling)
     build_api(service, cfg)
+    caption_batch.build_api(service, cfg)
 
 
 def session_key(request: gr.Request) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 from core.config import AppConfig
 from core.generation.sampling import SamplingParams
 from core.models.catalog import CatalogEntry, Kind, source_problem
-from core.quant.backends import available_precisions, unavailable_precisions
+from core.quant.backends import available_precisions, precision_note, unavailable_precisions
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import REMOTE_PRECISION, RemoteHub
 
@@ -115,7 +115,8 @@ def precision_choices(registry: ModelRegistry, model_id: str) -> list[tuple[str,
     entry = registry.catalog.get(model_id)
     if entry.remote:
         return [("set by the remote server", REMOTE_PRECISION)]
-    return [(p.label, p.value) for p in available_precisions(entry, registry.hardware)]
+    return [(" · ".join(filter(None, (p.label, precision_note(entry, p)))), p.value)
+            for p in available_precisions(entry, registry.hardware)]
 
 
 def unavailable_note(registry: ModelRegistry, model_id: str) -> str:

@@ -62,7 +62,7 @@ def vision_messages(request: VisionRequest, history: list[ChatTurn]) -> list[dic
 def plan_vision(loaded: LoadedModel, request: VisionRequest, window: int,
                 max_new_tokens: int) -> tuple[ContextPlan, dict[str, torch.Tensor]]:
     """Processor inputs (ids + pixels) that fit the window, dropping the oldest follow-ups first."""
-    processor = _processor_of(loaded)
+    processor = processor_of(loaded)
     budget = window - max_new_tokens
     if budget <= 0:
         raise InputTooLongError(
@@ -88,7 +88,7 @@ def prepare_vision(loaded: LoadedModel, request: VisionRequest, params: Sampling
     """Plan the prompt (oldest follow-ups dropped to fit): the plan and the model inputs, pixels included."""
     window = min(loaded.context_window, max_context_tokens or loaded.context_window)
     plan, inputs = plan_vision(loaded, request, window, params.max_new_tokens)
-    dtype = _float_dtype(loaded.model)  # pixels (and the hybrid model's high-res pixels) in the model's dtype
+    dtype = pixel_dtype(loaded.model)  # pixels (and the hybrid model's high-res pixels) in the model's dtype
     return plan, {k: v.to(loaded.device, dtype) if v.is_floating_point() else v.to(loaded.device)
                   for k, v in inputs.items()}
 
@@ -106,13 +106,14 @@ def _encode(processor: Any, request: VisionRequest, history: list[ChatTurn]) -> 
     return {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
 
 
-def _processor_of(loaded: LoadedModel) -> Any:
+def processor_of(loaded: LoadedModel) -> Any:
+    """The model's processor, or BadSettingError when it is a text model."""
     if loaded.entry.kind != "vision" or loaded.processor is None:
         raise BadSettingError(f"{loaded.key.model_id} is a text model and cannot see images; pick a vision model.")
     return loaded.processor
 
 
-def _float_dtype(model: Any) -> torch.dtype:
+def pixel_dtype(model: Any) -> torch.dtype:
     """The dtype pixels must have: the model's floating weights (quantized layers keep a float compute dtype)."""
     for param in model.parameters():
         if param.is_floating_point():

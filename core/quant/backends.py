@@ -28,6 +28,7 @@ class Backend:
     pip: str = ""  # what to install
     devices: tuple[str, ...] = ("cpu", "cuda")  # where it runs
     text_only: bool = True  # vision models are not offered this precision
+    vision_note: str = ""  # for vision models: what this precision quantizes and what stays full
     dense_only: bool = False  # refuses DeepSeek's fused MoE experts
     kernels: Mapping[str, Kernel] = field(default_factory=dict)  # device -> the kernel chosen there, and why
 
@@ -40,14 +41,18 @@ def _full(bits: int, devices: tuple[str, ...] = ("cpu", "cuda")) -> Backend:
     return Backend("transformers", bits, _load_full, devices=devices, text_only=False)
 
 
+_LANGUAGE_ONLY = "language model quantized; vision tower, aligner and lm_head stay full precision"
+
 BACKENDS: dict[Precision, Backend] = {
     Precision.FP32: _full(32),
     Precision.BF16: _full(16),
     Precision.FP16: _full(16, ("cuda",)),
     Precision.INT8: Backend("optimum-quanto", 8, q.load_packed, "optimum.quanto", "optimum-quanto==0.2.7",
-                            kernels={"cpu": k.CPU_INT8, "cuda": k.CUDA_INT8}),
+                            kernels={"cpu": k.CPU_INT8, "cuda": k.CUDA_INT8}, text_only=False,
+                            vision_note=_LANGUAGE_ONLY),
     Precision.INT4: Backend("torchao", 4, q.load_packed, "torchao", "torchao==0.18.0",
-                            kernels={"cpu": k.CPU_INT4, "cuda": k.CUDA_INT4}),
+                            kernels={"cpu": k.CPU_INT4, "cuda": k.CUDA_INT4}, text_only=False,
+                            vision_note=_LANGUAGE_ONLY),
     Precision.GPTQ_INT8: Backend("GPTQModel", 8, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0",
                                  kernels={"cpu": k.CPU_GPTQ8, "cuda": k.CUDA_GPTQ8}),
     Precision.GPTQ_INT4: Backend("GPTQModel", 4, q.load_gptq, "gptqmodel", "gptqmodel==7.6.0",
@@ -79,6 +84,11 @@ def backend_name(precision: Precision) -> str:
 def kernel_of(precision: Precision, device: str) -> Kernel | None:
     """The kernel the table chose for precision on device ('cpu' or 'cuda'); None for unquantized precisions."""
     return BACKENDS[precision].kernels.get(device)
+
+
+def precision_note(entry: CatalogEntry, precision: Precision) -> str:
+    """What a quantized precision leaves in full precision for this model ("" when nothing worth saying)."""
+    return BACKENDS[precision].vision_note if entry.kind == "vision" else ""
 
 
 def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> str | None:

@@ -26,15 +26,17 @@ GPTQ_BITS = {Precision.GPTQ_INT8: 8, Precision.GPTQ_INT4: 4}
 
 
 def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel) -> LoadedModel:
-    """int8/int4 through kernel: dense models quantize while they load (the peak stays near the quantized
-    size); MoE models load in the kernel's dtype and have their experts un-fused first so they get quantized."""
+    """int8/int4 through kernel: dense text models quantize while they load (the peak stays near the quantized
+    size); MoE models load in the kernel's dtype and have their experts un-fused first so they get quantized;
+    vision models quantize their language part only."""
     start = time.perf_counter()
     try:
-        if entry.moe:
+        if entry.moe or entry.kind == "vision":
             loaded = load_with(entry, precision, hardware, {"dtype": kernel.compute_dtype}, backend=kernel.library)
             unfuse_experts(loaded.model)
-            group, skip = _plan(precision, linear_in_features(loaded.model))
-            quantize_modules(loaded.model, precision.value, hardware.device, skip, group)
+            target = language_part(loaded.model)  # DeepSeek-VL: the vision tower and aligner stay full
+            group, skip = _plan(precision, linear_in_features(target))
+            quantize_modules(target, precision.value, hardware.device, skip, group)
         else:
             group, skip = _plan(precision, linear_in_features(_meta_model(entry)))
             kwargs = _dense_kwargs(precision, hardware, kernel, skip, group)
@@ -45,6 +47,14 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
     name = f"{kernel.name}, group {group}" if group else kernel.name
     return replace(loaded, memory_bytes=model_bytes(loaded.model), load_seconds=time.perf_counter() - start,
                    kernel=name, unfit_layers=len(skip))
+
+
+def language_part(model: nn.Module) -> nn.Module:
+    """What int8/int4 quantize: a vision-language model's language model (its vision tower, aligner and lm_head
+    stay in full precision), or the whole model for a text model."""
+    inner = getattr(model, "model", None)
+    language = getattr(inner, "language_model", None)
+    return language if isinstance(language, nn.Module) else model
 
 
 def _plan(precision: Precision, in_features: dict[str, int]) -> tuple[int, list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.generation.batch_caption import CaptionRow
 from core.generation.stream import GenerationStats
 
 
@@ -49,5 +50,12 @@ class Finished:
     backend: str
 
 
+@dataclass(frozen=True)
+class CaptionRows:
+    """Rows of a batch caption, sent as each batch of images finishes (refused files first)."""
+
+    rows: tuple[CaptionRow, ...]
+
+
 # small and picklable: may cross ZeroGPU's process
-ServiceEvent = Loading | ContextMeter | TextDelta | Notice | Finished
+ServiceEvent = Loading | ContextMeter | TextDelta | Notice | Finished | CaptionRows

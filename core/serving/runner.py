@@ -46,7 +46,8 @@ class GpuRunner:
         if self.zero is None:
             return None
         prompt_tokens = request.text_chars() // CHARS_PER_TOKEN
-        prompt_tokens += IMAGE_TOKENS_GUESS if getattr(request, "image", None) is not None else 0
+        images = getattr(request, "image_count", 1 if getattr(request, "image", None) is not None else 0)
+        prompt_tokens += IMAGE_TOKENS_GUESS * images  # a batch decodes its rows together: new tokens stay per row
         resident = any(m.key.model_id == model_id and m.key.precision.value == precision
                        for m in self.registry.resident())
         return plan_budget(self.zero, prompt_tokens, params.max_new_tokens, precision, resident)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from core.config import LimitsConfig
 from core.errors import BadSettingError, EmptyInputError, ModelUnavailableError, UnsupportedPrecisionError
+from core.generation.batch_caption import CaptionBatchRequest, caption_many
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
@@ -22,7 +23,7 @@ from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
 from core.models.loading import ModelKey
 from core.quant.backends import unavailable_reason
-from core.serving.events import ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
+from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub
 from core.serving.runner import GpuRunner
@@ -46,14 +47,15 @@ class Service:
             registry.register(entry)
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
+        self.batch_runner = GpuRunner(self._serve_batch, registry, zero, decorate)
 
-    def validate(self, request: GenerationRequest, model_id: str, precision: Precision | str,
+    def validate(self, request: GenerationRequest | CaptionBatchRequest, model_id: str, precision: Precision | str,
                  params: SamplingParams) -> Precision:
         """Check settings, sizes, model and precision before anything loads; the parsed precision."""
         params.check(self.limits.max_new_tokens)
         request.check_size(self.limits.max_prompt_chars)
         entry = self.registry.catalog.get(model_id)
-        if isinstance(request, VisionRequest) and entry.kind != "vision":
+        if isinstance(request, VisionRequest | CaptionBatchRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
         if self.remotes.serves(model_id):  # the server picks its precision; the prompt is checked there
             if isinstance(request, ChatRequest) and not (request.message.strip() or request.document.strip()):
@@ -80,6 +82,16 @@ class Service:
             return self._finish(self.remotes.stream(request, model_id, params, event), session, event)
         return self._finish(self.runner.run(event, model_id, chosen.value, request, params, Notice), session, event)
 
+    def caption_batch(self, request: CaptionBatchRequest, model_id: str, precision: Precision | str,
+                      params: SamplingParams, session: str | None = None,
+                      stop: threading.Event | None = None) -> Iterator[ServiceEvent]:
+        """Validate now, then CaptionRows batch by batch (one generate per batch of images); Stop as in stream."""
+        chosen = self.validate(request, model_id, precision, params)
+        event = stop or threading.Event()
+        if session is not None:
+            self.stops.begin(session, event)
+        return self._batch_events(request, model_id, chosen, params, session, event)
+
     def stop(self, session: str) -> bool:
         """Stop the answer running for this session; False when none was."""
         return self.stops.stop(session)
@@ -102,6 +114,21 @@ class Service:
         finally:
             if session is not None:
                 self.stops.finish(session, stop)
+
+    def _batch_events(self, request: CaptionBatchRequest, model_id: str, precision: Precision,
+                      params: SamplingParams, session: str | None, stop: threading.Event) -> Iterator[ServiceEvent]:
+        try:
+            yield from self.batch_runner.run(stop, model_id, precision.value, request, params, Notice)
+        finally:
+            if session is not None:
+                self.stops.finish(session, stop)
+
+    def _serve_batch(self, stop: threading.Event, model_id: str, precision: str, request: CaptionBatchRequest,
+                     params: SamplingParams) -> Iterator[ServiceEvent]:
+        """What the batch runner runs: load once, then one generate per batch of images."""
+        loaded = self.registry.get(model_id, precision)
+        for rows in caption_many(loaded, request.items, request.style, params, stop, request.batch_size):
+            yield CaptionRows(tuple(rows))
 
     def _serve(self, stop: threading.Event, model_id: str, precision: str, request: GenerationRequest,
                params: SamplingParams) -> Iterator[ServiceEvent]:
