@@ -21,13 +21,14 @@ from core.registry import ModelRegistry  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
 from ui import caption, chat, finetune, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
+from ui.server import launch_options  # noqa: E402
 
 TITLE = "DeepSeek Playground"
 
 
 def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
     """All tabs around one shared registry."""
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=(cfg.server.cache_sweep_s, cfg.server.cache_max_age_s)) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
         with gr.Tab("Chat / long text", elem_id="tab-chat"):
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
     demo = build_app(registry, cfg)
     demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
-                theme=gr.themes.Soft())
+                theme=gr.themes.Soft(), **launch_options(cfg))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class ServerConfig:
     port: int = 7860
     max_queue: int = 64  # waiting requests before "busy"
     concurrency: int = 8  # events running at once (generation is batched behind them)
+    cache_sweep_s: int = 600  # every this often, uploads and other temp files older than cache_max_age_s go
+    cache_max_age_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class LimitsConfig:
     max_document_bytes: int = 2_000_000
     stream_timeout_s: float = 600.0  # no token for this long = stuck (a 32K prefill on 2 CPU cores takes minutes)
     max_context_tokens: int | None = None  # cap every model's window (None: the model's own, e.g. 32K)
+    max_upload_bytes: int = 50_000_000  # any upload; larger ones are refused while streaming, nothing kept
     max_image_bytes: int = 20_000_000  # uploads larger than this are refused unread
     max_image_pixels: int = 40_000_000  # refused before decoding (30000 x 30000 bombs end here)
     max_image_side: int = 2048  # longer sides are downscaled to this, with a notice

@@ -9,9 +9,11 @@ import pytest
 
 from app import build_app
 from core.config import AppConfig, LimitsConfig
+from ui.server import launch_options
 
 # A 4K window keeps "document longer than the window" tests to seconds on 2 CPU cores.
-UI_CONFIG = AppConfig(limits=LimitsConfig(max_context_tokens=4096))
+# A 4 MB upload limit keeps the oversized-upload test to a few MB.
+UI_CONFIG = AppConfig(limits=LimitsConfig(max_context_tokens=4096, max_upload_bytes=4_000_000))
 
 
 def free_port() -> int:
@@ -24,7 +26,8 @@ def free_port() -> int:
 def app_url(registry) -> Iterator[str]:
     demo = build_app(registry, UI_CONFIG)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(UI_CONFIG))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
