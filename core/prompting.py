@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.errors import EmptyInputError, InputTooLongError
+from core.user_text import Escaper
 
 Role = Literal["user", "assistant"]
 DOCUMENT_TEMPLATE = "Document:\n{document}\n\n{message}"
@@ -68,7 +69,8 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
             f"Max new tokens ({max_new_tokens:,}) leaves no room for a prompt in the {window:,}-token window."
         )
     history, document = list(request.history), request.document
-    doc_ids: list[int] = tokenizer(document, add_special_tokens=False)["input_ids"] if document else []
+    doc_ids: list[int] = (tokenizer(document, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+                          if document else [])
     kept_doc = len(doc_ids)
     ids = render(tokenizer, request, history, document)
     while len(ids) > budget and history:
@@ -88,13 +90,14 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
 
 
 def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:
-    """Token ids of system + history + the new user turn, ending with the assistant prompt."""
+    """Token ids of system + history + the new user turn, ending with the assistant prompt; user text stays text."""
+    escaper = Escaper(tokenizer)
     message = DOCUMENT_TEMPLATE.format(document=document, message=request.message) if document else request.message
     messages = [{"role": "system", "content": request.system}] if request.system.strip() else []
     messages += [{"role": t.role, "content": t.content} for t in history]
     messages.append({"role": "user", "content": message})
+    messages = [{**m, "content": escaper.escape(m["content"])} for m in messages]
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return escaper.encode(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
     plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
-    return list(tokenizer(plain)["input_ids"])
+    return escaper.encode(plain, add_special_tokens=True)

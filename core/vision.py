@@ -13,6 +13,7 @@ from core.errors import BadSettingError, InputTooLongError
 from core.generation import SamplingParams, TextStream
 from core.loading import LoadedModel
 from core.prompting import ChatTurn, ContextPlan
+from core.user_text import Escaper, special_strings
 
 CaptionStyle = Literal["short", "detailed"]
 # The bundled model was trained on exactly these prompts (scripts/shapes.py CAPTION_PROMPTS).
@@ -93,9 +94,23 @@ def stream_caption(loaded: LoadedModel, request: VisionRequest, params: Sampling
 
 
 def _encode(processor: Any, request: VisionRequest, history: list[ChatTurn]) -> dict[str, torch.Tensor]:
-    text = processor.apply_chat_template(vision_messages(request, history), add_generation_prompt=True)
-    encoded = processor(images=[request.image], text=text, return_tensors="pt")
-    return {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+    """Processor inputs with user text kept as text: a typed `<image_placeholder>` is not an image slot."""
+    escaper = Escaper(processor.tokenizer, special_strings_of(processor))
+    messages = vision_messages(request, history)
+    for message in messages:
+        message["content"] = [{**c, "text": escaper.escape(c["text"])} if c["type"] == "text" else c
+                              for c in message["content"]]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    text = text.replace(processor.image_token, processor.image_token * processor.num_image_tokens)
+    ids = torch.tensor([escaper.encode(text, add_special_tokens=True)], dtype=torch.long)  # BOS as the processor
+    pixels = processor.image_processor(images=[request.image], return_tensors="pt")
+    tensors = {k: v for k, v in pixels.items() if isinstance(v, torch.Tensor)}
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), **tensors}
+
+
+def special_strings_of(processor: Any) -> list[str]:
+    """The tokenizer's special strings plus the processor's image token."""
+    return sorted({*special_strings(processor.tokenizer), processor.image_token}, key=len, reverse=True)
 
 
 def _processor_of(loaded: LoadedModel) -> Any:
