@@ -16,6 +16,7 @@ import gradio as gr  # noqa: E402
 
 from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig, load_config  # noqa: E402
+from core.finetune.jobs import JobBook, output_root  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
@@ -27,7 +28,8 @@ TITLE = "DeepSeek Playground"
 
 
 def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
-    """All tabs around one shared registry."""
+    """All tabs around one shared registry (and one book of fine-tune jobs)."""
+    jobs = JobBook(root=output_root(), keep_runs=cfg.finetune.keep_runs, max_total_bytes=cfg.finetune.max_total_bytes)
     with gr.Blocks(title=TITLE, delete_cache=(cfg.server.cache_sweep_s, cfg.server.cache_max_age_s)) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
@@ -38,9 +40,9 @@ def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
         with gr.Tab("Quantization", elem_id="tab-quant"):
             quantize_tab.build(registry, cfg)
         with gr.Tab("Fine-tune", elem_id="tab-finetune"):
-            finetune.build(registry, cfg)
+            finetune.build(registry, cfg, jobs)
         with gr.Tab("Resources", elem_id="tab-resources"):
-            resources.build(registry, cfg)
+            resources.build(registry, cfg, jobs)
     demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
     return demo
 

@@ -52,10 +52,17 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    keep_runs: int = 20  # finished runs kept in $PLAYGROUND_CACHE/finetuned; the oldest go when a new one starts
+    max_total_bytes: int | None = None  # and/or a disk budget for all of them (None: no budget)
+
+
+@dataclass(frozen=True)
 class AppConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 def load_config(path: Path | None = None) -> AppConfig:

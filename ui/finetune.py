@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -36,13 +37,12 @@ def report(status: JobStatus) -> str:
         return f"**Failed:** {status.error}"
     if status.result is None:
         return f"Training… step {status.step} / {status.total_steps or '?'}"
-    stopped = " (stopped early by you)" if status.result.stopped else ""
-    return f"**Done{stopped}:** {status.result.summary()}\n\nSaved to `{status.result.out_dir}`"
+    stopped = " (stopped early)" if status.result.stopped else ""
+    return f"**Done{stopped}:** {status.result.summary()}\n\nSaved as `{Path(status.result.out_dir).name}`"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
-    jobs = JobBook()
     models = [e.model_id for e in registry.catalog.of_kind("text")]
     with gr.Row():
         with gr.Column(scale=2):
@@ -97,10 +97,14 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
                 float(frozen), int(n_rows or 0)))
         except PlaygroundError as exc:
             raise gr.Error(str(exc)) from None
-        yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
-        while not (state := job.status()).done:
-            yield report(state), curve(state), gr.skip(), gr.skip(), gr.skip()
-            time.sleep(POLL_S)
+        try:
+            yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
+            while not (state := job.status()).done:
+                yield report(state), curve(state), gr.skip(), gr.skip(), gr.skip()
+                time.sleep(POLL_S)
+        finally:  # gradio closes this generator when the browser session disconnects: the run ends with it
+            if not job.status().done:
+                job.interrupt()
         if state.error:
             yield report(state), curve(state), gr.skip(), "", gr.Button(interactive=True)
             raise gr.Error(state.error)

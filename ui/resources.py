@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gradio as gr
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
+from core.finetune.jobs import FineTuneJob, JobBook
 from core.memory import format_bytes
 from core.registry import ModelRegistry
 from core.usage import ResourceReport, report_resources, unload_idle
@@ -32,11 +34,23 @@ def table(report: ResourceReport) -> list[list[Any]]:
              m.running, m.waiting, m.peak_rows] for m in report.models]
 
 
+def training_line(running: list[FineTuneJob]) -> str:
+    """What the fine-tune slot is doing, for the Resources tab."""
+    if not running:
+        return "Fine-tune: none running."
+    lines = []
+    for job in running:
+        r, p = job.request, job.progress
+        lines.append(f"Fine-tune running: **{r.task}** on {r.base_model_id}, step {p.step} / {p.total_steps or '?'}, "
+                     f"{time.time() - job.started:.0f} s so far")
+    return "  \n".join(lines)
+
+
 def choice(model_id: str, precision: str) -> str:
     return f"{model_id} · {precision}"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
     blocks = gr.context.Context.root_block  # for the server queue's length
 
@@ -50,6 +64,9 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         picked = gr.Dropdown([], label="Resident model", elem_id="resources-pick", scale=3)
         unload = gr.Button("Unload", variant="stop", elem_id="resources-unload", scale=1)
         refresh = gr.Button("Refresh", elem_id="resources-refresh", scale=1)
+    with gr.Row():
+        training = gr.Markdown(elem_id="resources-finetune")
+        stop_training = gr.Button("Stop fine-tune", variant="stop", elem_id="resources-finetune-stop", scale=0)
     timer = gr.Timer(REFRESH_S)
 
     def on_refresh(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
@@ -69,7 +86,20 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
             raise gr.Error(str(exc)) from None
         return on_refresh(None)
 
+    def on_refresh_training() -> str:
+        return training_line(jobs.running())
+
+    def on_stop_training() -> str:
+        running = jobs.running()
+        if not running:
+            raise gr.Error("No fine-tune is running.")
+        for job in running:
+            job.stop()  # ends at the next step; the model so far is evaluated and saved as usual
+        return "Stopping the fine-tune at its next step…"
+
     outputs = [info, models, picked]
     for event in (timer.tick, refresh.click):
         event(on_refresh, picked, outputs, api_visibility="private", queue=False)
+        event(on_refresh_training, None, training, api_visibility="private", queue=False)
+    stop_training.click(on_stop_training, None, training, api_visibility="private", queue=False)
     unload.click(on_unload, picked, outputs, api_visibility="private")
