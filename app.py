@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
@@ -55,11 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     hardware = detect_hardware()
     cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
+    cfg = replace(cfg, server=replace(cfg.server, host=args.host or cfg.server.host, port=args.port or cfg.server.port))
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
     demo = build_app(registry, cfg)
-    demo.launch(server_name=args.host or cfg.server.host, server_port=args.port or cfg.server.port,
+    demo.launch(server_name=cfg.server.host, server_port=cfg.server.port,
                 theme=gr.themes.Soft(), **launch_options(cfg))
 
 

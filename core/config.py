@@ -28,6 +28,8 @@ class ServerConfig:
     concurrency: int = 8  # events running at once (generation is batched behind them)
     cache_sweep_s: int = 600  # every this often, uploads and other temp files older than cache_max_age_s go
     cache_max_age_s: int = 3600
+    auth: dict[str, str] = field(default_factory=dict)  # user -> password for a UI login (or PLAYGROUND_AUTH)
+    admin_token: str | None = None  # for Unload / Stop fine-tune (or PLAYGROUND_ADMIN_TOKEN); none: loopback only
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from core.registry import ModelRegistry
 from core.vision import STYLE_PROMPTS, VisionRequest
 from ui.chat import answer, to_turns
 from ui.controls import model_picker, sampling_controls
+from ui.errors import user_error
 
 EXAMPLES = sorted((ASSETS / "images").glob("*.png"))
 
@@ -98,7 +99,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
                 yield shown, meter_text, gr.skip()
         except PlaygroundError as exc:  # the question goes back into the box: no lost work
             yield history, gr.skip(), gr.Textbox(value=text, interactive=True)
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
     def on_stop(request: gr.Request) -> None:
@@ -131,7 +132,7 @@ def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: Gpu
                                                             question, style, [], model, prec, sampling):
                 yield partial
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
 
     with gr.Column(visible=False):
         fields = [image_input(label="image"), gr.Textbox("", label="question"),

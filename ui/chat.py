@@ -16,6 +16,7 @@ from core.gpu_chat import GpuChat
 from core.prompting import ChatRequest, ChatTurn
 from core.registry import ModelRegistry
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
+from ui.errors import user_error
 
 TASKS = {
     "Summarise": "Summarise the document in a few sentences.",
@@ -94,7 +95,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
                 yield shown, meter_text, gr.skip()
         except PlaygroundError as exc:  # the user's text goes back into the box: no lost work
             yield history, gr.skip(), gr.Textbox(value=text, interactive=True)
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
     def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -108,7 +109,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         try:
             return read_document(path, cfg.limits.max_document_bytes) if path else gr.skip()
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
 
     def on_stop(request: gr.Request) -> None:
         stops.stop(request.session_hash or "api")
@@ -143,6 +144,6 @@ def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: Gpu
                                                     model, prec, sampling):
                 yield partial
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
 
     gr.api(chat, api_name="chat", concurrency_limit=None)

@@ -19,6 +19,7 @@ from core.finetune.data import file_columns
 from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
 from core.registry import ModelRegistry
+from ui.errors import public_text, user_error
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
 EXAMPLES = {"classify": ASSETS / "data" / "finance_headlines.csv", "lora": ASSETS / "data" / "instructions.jsonl"}
@@ -34,7 +35,7 @@ def curve(status: JobStatus) -> pd.DataFrame:
 
 def report(status: JobStatus) -> str:
     if status.error:
-        return f"**Failed:** {status.error}"
+        return f"**Failed:** {public_text(status.error)}"
     if status.result is None:
         return f"Training… step {status.step} / {status.total_steps or '?'}"
     stopped = " (stopped early)" if status.result.stopped else ""
@@ -79,7 +80,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
         try:
             columns = file_columns(path)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         label = next((c for c in columns if c.lower() in ("label", "sentiment", "class", "category")), columns[-1])
         text = next((c for c in columns if c != label), columns[0])
         return gr.Dropdown(choices=columns, value=text), gr.Dropdown(choices=columns, value=label)
@@ -96,7 +97,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
                 task_id, path, registry.catalog.get(model_id).source, model_id, settings, text or "", label or "",
                 float(frozen), int(n_rows or 0)))
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         try:
             yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
             while not (state := job.status()).done:
@@ -107,7 +108,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
                 job.interrupt()
         if state.error:
             yield report(state), curve(state), gr.skip(), "", gr.Button(interactive=True)
-            raise gr.Error(state.error)
+            raise user_error(state.error)
         usable = gr.Button(interactive=task_id == "lora")  # only an adapter can chat
         yield report(state), curve(state), usable, state.result.out_dir, gr.Button(interactive=True)
 
@@ -121,7 +122,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
             entry = adapter_entry(registry.catalog.get(model_id), folder)
             registry.register(entry)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return f"**{entry.model_id}** is now in the Chat tab's model list (base {model_id} + this adapter)."
 
     def on_probe(text: str, folder: str) -> str:
@@ -130,7 +131,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
         try:
             best = classify_texts(folder, [text])[0]
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return f"{best.label} ({best.probability:.0%})"
 
     def on_example(task_name: str) -> str:

@@ -18,6 +18,7 @@ from core.generation import SamplingParams
 from core.registry import ModelRegistry
 from core.report import COLUMNS, table_rows, to_json, to_markdown
 from ui.controls import precision_choices
+from ui.errors import user_error
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
@@ -79,7 +80,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         try:
             run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
         charts = [frame[frame["note"] == ""][["precision", col]] for col, _ in CHARTS]
         return (outputs_html(run), frame, *charts, *export_files(run))
@@ -102,7 +103,7 @@ def build_api(registry: ModelRegistry, cfg: AppConfig) -> None:
         try:
             run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return json.loads(to_json(run))
 
     gr.api(compare, api_name="compare", concurrency_limit=1)

@@ -13,6 +13,8 @@ from core.finetune.jobs import FineTuneJob, JobBook
 from core.memory import format_bytes
 from core.registry import ModelRegistry
 from core.usage import ResourceReport, report_resources, unload_idle
+from ui.access import OperatorGate
+from ui.errors import user_error
 
 HEADERS = ["Model", "Precision", "Device", "Backend", "Memory", "Idle (s)", "Running", "Waiting", "Peak batch"]
 REFRESH_S = 2.0
@@ -64,9 +66,12 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
         picked = gr.Dropdown([], label="Resident model", elem_id="resources-pick", scale=3)
         unload = gr.Button("Unload", variant="stop", elem_id="resources-unload", scale=1)
         refresh = gr.Button("Refresh", elem_id="resources-refresh", scale=1)
+    gate = OperatorGate(cfg)
     with gr.Row():
         training = gr.Markdown(elem_id="resources-finetune")
         stop_training = gr.Button("Stop fine-tune", variant="stop", elem_id="resources-finetune-stop", scale=0)
+    admin = gr.Textbox(label="Admin token (for Unload and Stop fine-tune)", type="password", visible=not gate.open,
+                       elem_id="resources-admin")
     timer = gr.Timer(REFRESH_S)
 
     def on_refresh(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
@@ -75,21 +80,26 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
         return summary(report, queued()), table(report), gr.Dropdown(
             choices=names, value=current if current in names else (names[0] if names else None))
 
-    def on_unload(current: str | None) -> tuple[str, list[list[Any]], gr.Dropdown]:
+    def on_unload(current: str | None, token: str) -> tuple[str, list[list[Any]], gr.Dropdown]:
         if not current:
             raise gr.Error("No model is resident.")
         model_id, _, precision = current.rpartition(" · ")
         try:
+            gate.check(token)
             if not unload_idle(registry, model_id, precision):
                 gr.Info(f"{current} was no longer resident.")
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return on_refresh(None)
 
     def on_refresh_training() -> str:
         return training_line(jobs.running())
 
-    def on_stop_training() -> str:
+    def on_stop_training(token: str) -> str:
+        try:
+            gate.check(token)
+        except PlaygroundError as exc:
+            raise user_error(exc) from None
         running = jobs.running()
         if not running:
             raise gr.Error("No fine-tune is running.")
@@ -101,5 +111,5 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
     for event in (timer.tick, refresh.click):
         event(on_refresh, picked, outputs, api_visibility="private", queue=False)
         event(on_refresh_training, None, training, api_visibility="private", queue=False)
-    stop_training.click(on_stop_training, None, training, api_visibility="private", queue=False)
-    unload.click(on_unload, picked, outputs, api_visibility="private")
+    stop_training.click(on_stop_training, admin, training, api_visibility="private", queue=False)
+    unload.click(on_unload, [picked, admin], outputs, api_visibility="private")

@@ -1,4 +1,4 @@
-"""What demo.launch gets besides host and port: upload limits and their guard."""
+"""What demo.launch gets besides host and port: upload limits and their guard, the optional login."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from starlette.middleware import Middleware
 
 from core.config import AppConfig
+from ui.access import login_pairs
 from ui.uploads import UploadGuard
 
 
@@ -14,6 +15,7 @@ def launch_options(cfg: AppConfig) -> dict[str, Any]:
     """Keyword arguments for demo.launch that bound uploads (used by app.py and by the tests' app alike)."""
     limit = cfg.limits.max_upload_bytes
     return {
+        "auth": login_pairs(cfg),
         "max_file_size": limit,
         "app_kwargs": {"middleware": [Middleware(UploadGuard, max_bytes=limit)]},
     }

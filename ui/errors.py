@@ -1,0 +1,20 @@
+"""What a visitor sees of an error: the readable message, never a server path (those stay in the log)."""
+
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+
+# An absolute path of two or more parts (/home/x/.cache/y.bin); the last part is kept, the folders are not.
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s/'\"`()<>|]+/)+([^\s/'\"`()<>|]*)")
+
+
+def public_text(message: str) -> str:
+    """message with every absolute path cut to its last part."""
+    return ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(a server folder)", message)
+
+
+def user_error(error: BaseException | str) -> gr.Error:
+    """A gr.Error to raise in a handler, with server paths removed."""
+    return gr.Error(public_text(str(error)))
