@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything im
 import gradio as gr  # noqa: E402
 
 from core.catalog import default_catalog  # noqa: E402
-from core.config import AppConfig, load_config  # noqa: E402
+from core.config import AppConfig, ConfigError, load_config  # noqa: E402
 from core.finetune.jobs import JobBook, output_root  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.registry import ModelRegistry  # noqa: E402
+from core.request_log import configure_logging  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
 from ui import caption, chat, finetune, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
@@ -55,14 +57,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="override server.port")
     args = parser.parse_args(argv)
     hardware = detect_hardware()
-    cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
-    cfg = replace(cfg, server=replace(cfg.server, host=args.host or cfg.server.host, port=args.port or cfg.server.port))
+    try:
+        cfg = with_space_defaults(load_config(args.config), hardware)  # on a Space: real DeepSeek models by default
+        cfg = replace(cfg, server=replace(cfg.server, host=args.host or cfg.server.host,
+                                          port=args.port or cfg.server.port))
+        options = launch_options(cfg)
+    except ConfigError as exc:  # one clear line, no traceback
+        print(f"config error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(cfg.server.log_level)
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch
     demo = build_app(registry, cfg)
-    demo.launch(server_name=cfg.server.host, server_port=cfg.server.port,
-                theme=gr.themes.Soft(), **launch_options(cfg))
+    demo.launch(server_name=cfg.server.host, server_port=cfg.server.port, theme=gr.themes.Soft(), **options)
 
 
 if __name__ == "__main__":

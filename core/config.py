@@ -29,6 +29,7 @@ class ServerConfig:
     cache_sweep_s: int = 600  # every this often, uploads and other temp files older than cache_max_age_s go
     cache_max_age_s: int = 3600
     auth: dict[str, str] = field(default_factory=dict)  # user -> password for a UI login (or PLAYGROUND_AUTH)
+    log_level: str = "INFO"  # DEBUG, INFO (one line per request), WARNING, ERROR
     admin_token: str | None = None  # for Unload / Stop fine-tune (or PLAYGROUND_ADMIN_TOKEN); none: loopback only
 
 
@@ -68,14 +69,31 @@ class AppConfig:
 
 
 def load_config(path: Path | None = None) -> AppConfig:
-    """Read a YAML config (or the defaults when path is None); unknown keys raise ConfigError."""
+    """Read a YAML config (or the defaults when path is None); unknown keys and bad values raise ConfigError."""
     if path is None:
-        return AppConfig()
+        return check_config(AppConfig())
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"Cannot read config {path}: {exc}") from exc
-    return build_dataclass(AppConfig, raw, "")
+    return check_config(build_dataclass(AppConfig, raw, ""))
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+POSITIVE = ("server.max_queue", "server.concurrency", "server.cache_sweep_s", "server.cache_max_age_s",
+            "limits.max_new_tokens", "limits.max_prompt_chars", "limits.max_upload_bytes", "finetune.keep_runs")
+
+
+def check_config(cfg: AppConfig) -> AppConfig:
+    """cfg if every value is usable, else ConfigError naming the key."""
+    if cfg.server.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"'server.log_level' must be one of {', '.join(LOG_LEVELS)}, got {cfg.server.log_level!r}.")
+    for key in POSITIVE:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value < 1:
+            raise ConfigError(f"'{key}' must be at least 1, got {value!r}.")
+    return cfg
 
 
 def build_dataclass(cls: type[T], raw: Any, where: str) -> T:

@@ -16,6 +16,7 @@ from core.errors import PlaygroundError
 from core.gpu_caption import GpuCaption
 from core.images import load_image
 from core.registry import ModelRegistry
+from core.request_log import logged_request
 from core.vision import STYLE_PROMPTS, VisionRequest
 from ui.chat import answer, to_turns
 from ui.controls import model_picker, sampling_controls
@@ -46,9 +47,11 @@ def caption_stream(gpu: GpuCaption, cfg: AppConfig, stops: StopBook, session: st
                    question: str, style: str, history: list[dict[str, Any]], model_id: str, precision: str,
                    sampling: list[Any]) -> Iterator[tuple[str, str, str | None]]:
     """Check the image now (a bad one raises before anything is shown), then stream as ui.chat.answer does."""
-    prepared = load_image(image_path, cfg.limits)
+    with logged_request("/caption", model_id, precision):  # a refused image is logged too
+        prepared = load_image(image_path, cfg.limits)
     request = VisionRequest(prepared.image, question or "", style, to_turns(history))  # type: ignore[arg-type]
-    updates = answer(gpu, cfg, stops, session, request, model_id, precision, sampling)  # type: ignore[arg-type]
+    updates = answer(gpu, cfg, stops, session, request, model_id, precision, sampling,  # type: ignore[arg-type]
+                     endpoint="/caption")
     return ((text.lstrip(), meter, " · ".join([metrics, *prepared.notices]) if metrics else None)
             for text, meter, metrics in updates)
 

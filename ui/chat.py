@@ -15,6 +15,7 @@ from core.errors import PlaygroundError
 from core.gpu_chat import GpuChat
 from core.prompting import ChatRequest, ChatTurn
 from core.registry import ModelRegistry
+from core.request_log import logged_request
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.errors import user_error
 
@@ -32,22 +33,26 @@ def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
 
 
 def answer(gpu: GpuChat, cfg: AppConfig, stops: StopBook, session: str, request: ChatRequest,
-           model_id: str, precision: str, sampling: list[Any]) -> Iterator[tuple[str, str, str | None]]:
-    """Yield (answer so far, context meter, metrics line or None at the end)."""
+           model_id: str, precision: str, sampling: list[Any],
+           endpoint: str = "/chat") -> Iterator[tuple[str, str, str | None]]:
+    """Yield (answer so far, context meter, metrics line or None at the end); one log line per request."""
     event = stops.begin(session)
     try:
-        params = to_params(*sampling)
-        params.check(cfg.limits.max_new_tokens)
-        request.check_size(cfg.limits.max_prompt_chars)
-        text, meter, notes = "", "", []
-        for update in gpu.stream(event, model_id, precision, request, params):
-            meter = update.meter if update.meter is not None else meter
-            notes += [update.note] if update.note else []
-            text += update.delta
-            if update.stats is None:
-                yield text, meter, None
-            else:
-                yield text, meter, " · ".join([update.stats.summary(), update.backend, *notes])
+        with logged_request(endpoint, model_id, precision) as record:
+            params = to_params(*sampling)
+            params.check(cfg.limits.max_new_tokens)
+            request.check_size(cfg.limits.max_prompt_chars)
+            text, meter, notes = "", "", []
+            for update in gpu.stream(event, model_id, precision, request, params):
+                meter = update.meter if update.meter is not None else meter
+                notes += [update.note] if update.note else []
+                text += update.delta
+                if update.stats is None:
+                    yield text, meter, None
+                else:
+                    record.prompt_tokens, record.new_tokens = update.stats.prompt_tokens, update.stats.new_tokens
+                    record.outcome = "stopped" if update.stats.stopped else "ok"
+                    yield text, meter, " · ".join([update.stats.summary(), update.backend, *notes])
     finally:
         stops.finish(session, event)
 
@@ -102,7 +107,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         turns = [m for m in history if not is_metrics(m)]
         last_user = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=None)
         if last_user is None:
-            raise gr.Error("Nothing to regenerate yet.")
+            raise user_error("Nothing to regenerate yet.")
         return turns[:last_user], text_of(turns[last_user]["content"])
 
     def on_upload(path: str | None) -> str:

@@ -17,4 +17,4 @@ def public_text(message: str) -> str:
 
 def user_error(error: BaseException | str) -> gr.Error:
     """A gr.Error to raise in a handler, with server paths removed."""
-    return gr.Error(public_text(str(error)))
+    return gr.Error(public_text(str(error)), print_exception=False)  # a user error: no traceback in the log

@@ -88,7 +88,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
     def on_train(path: str | None, task_name: str, text: str, label: str, model_id: str, n_epochs: float,
                  rate: float, n_rows: float, frozen: float, request: gr.Request) -> Iterator[Any]:
         if not path:
-            raise gr.Error("Upload a training file first (or use the example data).")
+            raise user_error("Upload a training file first (or use the example data).")
         task_id = TASKS[task_name]
         try:
             settings = TrainSettings(epochs=float(n_epochs or 0), learning_rate=float(rate or 0),
@@ -127,7 +127,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
 
     def on_probe(text: str, folder: str) -> str:
         if not folder or not text.strip():
-            raise gr.Error("Train a classifier first, then type a text to classify.")
+            raise user_error("Train a classifier first, then type a text to classify.")
         try:
             best = classify_texts(folder, [text])[0]
         except PlaygroundError as exc:

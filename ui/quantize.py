@@ -17,6 +17,7 @@ from core.errors import PlaygroundError
 from core.generation import SamplingParams
 from core.registry import ModelRegistry
 from core.report import COLUMNS, table_rows, to_json, to_markdown
+from core.request_log import logged_request
 from ui.controls import precision_choices
 from ui.errors import user_error
 
@@ -78,7 +79,8 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
     def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
                    progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         try:
-            run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
+            with logged_request("/compare", model_id, ",".join(chosen or [])):
+                run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
         except PlaygroundError as exc:
             raise user_error(exc) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
@@ -101,7 +103,8 @@ def build_api(registry: ModelRegistry, cfg: AppConfig) -> None:
     def compare(model: str, precisions: list[str], prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 32,
                 seed: int = 0) -> dict:
         try:
-            run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
+            with logged_request("/compare", model, ",".join(precisions or [])):
+                run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
         except PlaygroundError as exc:
             raise user_error(exc) from None
         return json.loads(to_json(run))

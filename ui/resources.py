@@ -82,7 +82,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
 
     def on_unload(current: str | None, token: str) -> tuple[str, list[list[Any]], gr.Dropdown]:
         if not current:
-            raise gr.Error("No model is resident.")
+            raise user_error("No model is resident.")
         model_id, _, precision = current.rpartition(" · ")
         try:
             gate.check(token)
@@ -102,7 +102,7 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
             raise user_error(exc) from None
         running = jobs.running()
         if not running:
-            raise gr.Error("No fine-tune is running.")
+            raise user_error("No fine-tune is running.")
         for job in running:
             job.stop()  # ends at the next step; the model so far is evaluated and saved as usual
         return "Stopping the fine-tune at its next step…"

@@ -17,6 +17,7 @@ from core.errors import BusyError, OutOfMemoryError, PlaygroundError
 from core.finetune.data import DataLimits, load_chats, load_labeled
 from core.finetune.runs import prune_runs, reserve_run_dir, set_aside_interrupted
 from core.finetune.training import Progress, TrainSettings
+from core.request_log import RequestRecord, logger
 
 Task = Literal["classify", "lora"]
 
@@ -87,6 +88,7 @@ class FineTuneJob:
         from core.finetune.lora import train_lora
 
         r = self.request
+        record = RequestRecord("/finetune", r.base_model_id, r.task)
         try:
             if r.task == "lora":
                 result = train_lora(self.data, r.source, r.out_dir, r.settings, progress=self.progress)
@@ -96,16 +98,23 @@ class FineTuneJob:
             if self.interrupted:  # kept, but apart from the runs people finished
                 result = dataclasses.replace(result, out_dir=str(set_aside_interrupted(Path(result.out_dir))))
             self.result = result
+            record.outcome = "interrupted" if self.interrupted else "stopped" if result.stopped else "ok"
         except PlaygroundError as exc:
             self.error = str(exc)
+            record.outcome = f"refused {type(exc).__name__}: {exc}"
         except torch.OutOfMemoryError:
             self.error = str(OutOfMemoryError("Out of memory while training: lower the batch size or max length."))
+            record.outcome = f"refused OutOfMemoryError: {self.error}"
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a dead thread
             self.error = str(TrainingError(f"Training failed: {type(exc).__name__}: {exc}"))
+            record.outcome = f"bug {type(exc).__name__}"
+            logger.error(record.line(), exc_info=True)
         finally:
             if self.result is None and r.out_dir is not None:
                 with contextlib.suppress(OSError):
                     r.out_dir.rmdir()  # the reserved folder, if nothing was saved into it
+        if not record.outcome.startswith("bug"):
+            logger.info(record.line() + f" steps={self.progress.step}")
 
     def stop(self) -> None:
         self.progress.stop.set()
