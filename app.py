@@ -1,4 +1,4 @@
-"""DeepSeek Playground: parse args, load config, build the ModelRegistry and the UI, launch."""
+"""DeepSeek Playground: parse args, load config, build the ModelRegistry, the Service and the UI, launch."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
 
-from core.zerogpu import import_spaces_first  # noqa: E402  (imports neither torch nor gradio)
+from core.serving.zerogpu import gpu_decorator, import_spaces_first, zero_gpu_enabled  # noqa: E402  (no torch, no gradio)
 
 import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything imports it; elsewhere a no-op
 
 import gradio as gr  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig, ConfigError, load_config  # noqa: E402
 from core.finetune.jobs import JobBook, output_root  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.request_log import configure_logging  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.request_log import configure_logging  # noqa: E402
+from core.serving.service import Service  # noqa: E402
+from core.space.config import load_space_config  # noqa: E402
 from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
 from ui import caption, chat, finetune, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
@@ -30,22 +32,31 @@ from ui.server import launch_options  # noqa: E402
 TITLE = "DeepSeek Playground"
 
 
+def build_service(registry: ModelRegistry, cfg: AppConfig) -> Service:
+    """The Service every front end calls; on ZeroGPU its generation runs under @spaces.GPU, sized per request."""
+    if not zero_gpu_enabled():
+        return Service(registry, cfg.limits)
+    zero = load_space_config().zero_gpu  # spaces_config.yaml's slot sizing, read once at start-up
+    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size))
+
+
 def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:
-    """All tabs around one shared registry (and one book of fine-tune jobs)."""
+    """All tabs around one shared registry, one Service and one book of fine-tune jobs."""
+    service = build_service(registry, cfg)
     jobs = JobBook(root=output_root(), keep_runs=cfg.finetune.keep_runs, max_total_bytes=cfg.finetune.max_total_bytes)
     with gr.Blocks(title=TITLE, delete_cache=(cfg.server.cache_sweep_s, cfg.server.cache_max_age_s)) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
         with gr.Tab("Chat / long text", elem_id="tab-chat"):
-            chat.build(registry, cfg)
+            chat.build(service, cfg)
         with gr.Tab("Caption", elem_id="tab-caption"):
-            caption.build(registry, cfg)
+            caption.build(service, cfg)
         with gr.Tab("Quantization", elem_id="tab-quant"):
-            quantize_tab.build(registry, cfg)
+            quantize_tab.build(service, cfg)
         with gr.Tab("Fine-tune", elem_id="tab-finetune"):
-            finetune.build(registry, cfg, jobs)
+            finetune.build(service, cfg, jobs)
         with gr.Tab("Resources", elem_id="tab-resources"):
-            resources.build(registry, cfg, jobs)
+            resources.build(service, cfg, jobs)
     demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
     return demo
 

@@ -1,7 +1,7 @@
 """Captioning at batch 1: images/s and time to first token, the app's path vs raw processor + generate.
 
 Run: .venv/bin/python -m bench.caption [--model bundled/deepseek-vl-tiny] [--images 20] [--runs 3]
-App path: a PNG file -> load_image -> GpuCaption (registry model, chat template, streamer thread, Stop).
+App path: a PNG file -> load_image -> Service.stream (registry model, chat template, streamer thread, Stop).
 Raw path: the PIL image -> processor.apply_chat_template + processor(images, text) -> generate with a streamer.
 Both measure time to the first non-empty text delta (what a user sees) and to the whole caption; ratios are
 app / raw, measured in this one run, interleaved so drift hits both alike.
@@ -23,25 +23,25 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import TextIteratorStreamer  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
-from core.generation import SamplingParams  # noqa: E402
-from core.gpu_caption import GpuCaption  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.images import load_image  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.vision import STYLE_PROMPTS, VisionRequest  # noqa: E402
+from core.generation.images import load_image  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.vision import STYLE_PROMPTS, VisionRequest  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Service, TextDelta  # noqa: E402
 from scripts.shapes import draw_scene  # noqa: E402
 from scripts.vision_eval import heldout_scenes  # noqa: E402
 
 Timing = tuple[float, float]  # (seconds to first text, seconds to the whole caption)
 
 
-def app_path(gpu: GpuCaption, model_id: str, precision: str, path: Path, params: SamplingParams) -> Timing:
+def app_path(service: Service, model_id: str, precision: str, path: Path, params: SamplingParams) -> Timing:
     start, first = time.perf_counter(), None
     request = VisionRequest(load_image(path, LimitsConfig()).image, style="detailed")
-    for update in gpu.stream_caption(threading.Event(), model_id, precision, request, params):
-        if update.delta and first is None:
+    for event in service.stream(request, model_id, precision, params):
+        if isinstance(event, TextDelta) and event.text and first is None:
             first = time.perf_counter() - start
     return first or 0.0, time.perf_counter() - start
 
@@ -76,18 +76,18 @@ def main() -> None:
     args = parser.parse_args()
     registry = ModelRegistry(default_catalog(), detect_hardware())
     loaded = registry.get(args.model, args.precision)
-    gpu = GpuCaption(registry, LimitsConfig())
+    service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
     folder = Path(tempfile.mkdtemp(prefix="bench-caption-"))
     paths = []
     for i, (scene, seed, side) in enumerate(heldout_scenes(args.images, 5)):
         paths.append(folder / f"{i}.png")
         draw_scene(scene, side, seed).save(paths[-1])
-    app_path(gpu, args.model, args.precision, paths[0], params), raw_path(loaded, paths[0], params)  # warm-up
+    app_path(service, args.model, args.precision, paths[0], params), raw_path(loaded, paths[0], params)  # warm-up
     results: dict[str, list[Timing]] = {"app": [], "raw": []}
     for _ in range(args.runs):
         for path in paths:
-            results["app"].append(app_path(gpu, args.model, args.precision, path, params))
+            results["app"].append(app_path(service, args.model, args.precision, path, params))
             results["raw"].append(raw_path(loaded, path, params))
     ttft = {k: statistics.median(t[0] for t in v) for k, v in results.items()}
     rate = {k: len(v) / sum(t[1] for t in v) for k, v in results.items()}

@@ -1,4 +1,4 @@
-"""Tokens/s of the app's chat path (stream_chat: template, streamer thread, Stop criteria) vs raw generate.
+"""Tokens/s of the app's chat path (Service.stream: validation, template, batcher, Stop) vs raw generate.
 
 Run: .venv/bin/python -m bench.chat_path [--model bundled/deepseek-v3-tiny] [--tokens 128] [--runs 5]
 Prints both rates and their ratio, measured in this one run (goal: ratio >= 0.9).
@@ -9,31 +9,33 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
-from core.generation import SamplingParams, stream_chat  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.prompting import ChatRequest  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
+from core.config import LimitsConfig  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPT = "Explain what the with statement does and when to use it."
 
 
-def app_path(loaded, params: SamplingParams) -> tuple[int, float]:
+def app_path(service: Service, loaded, params: SamplingParams) -> tuple[int, float]:
+    """What every front end runs: Service.stream (validation, routing, the batcher, typed events)."""
     start = time.perf_counter()
-    stream = stream_chat(loaded, ChatRequest(PROMPT), params, threading.Event())
-    for _ in stream:
-        pass
-    return stream.stats.new_tokens, time.perf_counter() - start
+    events = list(service.stream(ChatRequest(PROMPT), loaded.key.model_id, loaded.key.precision, params))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    return finished.stats.new_tokens, time.perf_counter() - start
 
 
-def raw_path(loaded, params: SamplingParams) -> tuple[int, float]:
+def raw_path(_service: Service, loaded, params: SamplingParams) -> tuple[int, float]:
     start = time.perf_counter()
     text = loaded.tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False,
                                                 add_generation_prompt=True)
@@ -54,18 +56,19 @@ def main() -> None:
     args = parser.parse_args()
     registry = ModelRegistry(default_catalog(), detect_hardware())
     loaded = registry.get(args.model, args.precision)
+    service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0)
     rates: dict[str, list[float]] = {"app": [], "raw": []}
-    app_path(loaded, params), raw_path(loaded, params)  # warm-up
+    app_path(service, loaded, params), raw_path(service, loaded, params)  # warm-up
     for _ in range(args.runs):  # interleaved so drift hits both paths alike
         for name, fn in (("app", app_path), ("raw", raw_path)):
-            tokens, seconds = fn(loaded, params)
+            tokens, seconds = fn(service, loaded, params)
             rates[name].append(tokens / seconds)
     app, raw = statistics.median(rates["app"]), statistics.median(rates["raw"])
     print(f"model {args.model} {args.precision} on {loaded.device}, {args.tokens} new tokens, "
           f"median of {args.runs} runs, {torch.get_num_threads()} threads")
     print(f"raw model.generate : {raw:8.1f} tok/s")
-    print(f"app stream_chat    : {app:8.1f} tok/s")
+    print(f"app Service.stream : {app:8.1f} tok/s")
     print(f"ratio app/raw      : {app / raw:8.3f}  (goal >= 0.9)")
 
 

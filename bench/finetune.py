@@ -14,10 +14,11 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.catalog import ASSETS, default_catalog  # noqa: E402
 from core.finetune.classify import train_classifier  # noqa: E402
 from core.finetune.data import load_labeled  # noqa: E402
 from core.finetune.training import TrainSettings  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.paths import ASSETS  # noqa: E402
 
 
 def main() -> None:

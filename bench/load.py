@@ -25,12 +25,15 @@ import psutil  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
-from core.generation import GenerationStats, SamplingParams, stream_chat  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.memory import format_bytes  # noqa: E402
-from core.prompting import ChatRequest  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
+from core.config import LimitsConfig  # noqa: E402
+from core.generation.prompting import ChatRequest  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.generation.stream import GenerationStats  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.models.memory import format_bytes  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
+from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPTS = ["Explain the while statement.", "What does the for statement do?", "How do I define a class?",
            "What is a list comprehension?", "Explain the try statement.", "What does import do?",
@@ -119,19 +122,20 @@ def main() -> None:
 
 
 def core_only(args: argparse.Namespace) -> None:
-    """The same users calling stream_chat in-process: what the batcher costs without HTTP and gradio."""
+    """The same users calling Service.stream in-process: what the batcher costs without HTTP and gradio."""
     registry = ModelRegistry(default_catalog(), detect_hardware())
+    service = Service(registry, LimitsConfig())
     loaded = registry.get(args.model, "fp32")
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0, repetition_penalty=1.0)
-    print("core only (stream_chat in this process, no HTTP):")
+    print("core only (Service.stream in this process, no HTTP):")
     rates: dict[int, float] = {}
     for n in args.users:
         stats: list[GenerationStats] = []
 
         def user(i: int, out: list[GenerationStats] = stats) -> None:
-            stream = stream_chat(loaded, ChatRequest(PROMPTS[i % len(PROMPTS)]), params, threading.Event())
-            list(stream)
-            out.append(stream.stats)
+            events = list(service.stream(ChatRequest(PROMPTS[i % len(PROMPTS)]), args.model, "fp32", params))
+            assert isinstance(events[-1], Finished)
+            out.append(events[-1].stats)
 
         threads = [threading.Thread(target=user, args=(i,)) for i in range(n)]
         start = time.perf_counter()
@@ -142,7 +146,7 @@ def core_only(args: argparse.Namespace) -> None:
         rates[n] = sum(s.new_tokens for s in stats) / (time.perf_counter() - start)
         ttfts = [s.ttft_s for s in stats]
         print(f"{n:>5} {rates[n]:8.1f} tok/s  ttft p50 {statistics.median(ttfts) * 1000:5.0f}ms "
-              f"p95 {pct(ttfts, .95) * 1000:5.0f}ms  peak rows {loaded.batcher.peak_rows}")
+              f"p95 {pct(ttfts, .95) * 1000:5.0f}ms  peak rows {registry.batcher(loaded.key).peak_rows}")
     if 1 in rates and 8 in rates:
         print(f"core throughput 8 users / 1 user : {rates[8] / rates[1]:.2f}x")
 

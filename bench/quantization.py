@@ -16,13 +16,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
-from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions  # noqa: E402
-from core.generation import SamplingParams  # noqa: E402
-from core.hardware import detect_hardware  # noqa: E402
-from core.loading import available_precisions  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
-from core.report import COLUMNS, table_rows  # noqa: E402
+from core.generation.sampling import SamplingParams  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import detect_hardware  # noqa: E402
+from core.quant.backends import available_precisions  # noqa: E402
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions  # noqa: E402
+from core.quant.report import COLUMNS, table_rows  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
 
 MODELS = ("bundled/deepseek-v3-tiny", "bundled/qwen2-tiny")
 GOALS = {4: 0.05, 8: 0.01}  # perplexity change allowed per bit width

@@ -20,10 +20,10 @@ os.environ.update({
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from core.catalog import default_catalog  # noqa: E402
 from core.config import AppConfig  # noqa: E402
-from core.hardware import Hardware, detect_hardware  # noqa: E402
-from core.registry import ModelRegistry  # noqa: E402
+from core.models.catalog import default_catalog  # noqa: E402
+from core.models.hardware import Hardware, detect_hardware  # noqa: E402
+from core.serving.registry import ModelRegistry  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -12,8 +12,9 @@ import textwrap
 from core.config import AppConfig
 from core.space.config import ROOT
 
-BUILD = "from app import build_app; from core.catalog import default_catalog; from core.config import AppConfig; " \
-        "from core.hardware import detect_hardware; from core.registry import ModelRegistry; " \
+BUILD = "from app import build_app; from core.models.catalog import default_catalog; " \
+        "from core.config import AppConfig; from core.models.hardware import detect_hardware; " \
+        "from core.serving.registry import ModelRegistry; " \
         "build_app(ModelRegistry(default_catalog(), detect_hardware()), AppConfig())"
 
 FAKE_SPACES = textwrap.dedent('''

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import gradio as gr
 
-from core.cancellation import StopBook
-from core.catalog import ASSETS
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.gpu_caption import GpuCaption
-from core.images import load_image
-from core.registry import ModelRegistry
-from core.request_log import logged_request
-from core.vision import STYLE_PROMPTS, VisionRequest
-from ui.chat import answer, to_turns
-from ui.controls import model_picker, sampling_controls
-from ui.errors import user_error
+from core.generation.images import load_image
+from core.generation.sampling import SamplingParams
+from core.generation.vision import STYLE_PROMPTS, VisionRequest
+from core.paths import ASSETS
+from core.serving.request_log import RequestRecord, log_refused
+from core.serving.service import Notice, Service, ServiceEvent
+from ui.chat import to_turns
+from ui.controls import model_picker, sampling_controls, to_params
+from ui.streaming import stream_into_chat, stream_text
 
 EXAMPLES = sorted((ASSETS / "images").glob("*.png"))
 
 
 def image_input(**kwargs: Any) -> gr.Image:
-    """A gr.Image whose handler gets the uploaded file's path unopened: core/images.py checks it before decoding.
+    """A gr.Image whose handler gets the upload's path unopened: core.generation.images checks it before decoding.
 
     gr.Image's own preprocess PIL-opens the file first, so a decompression bomb or a non-image would fail
     there with a generic error. (A subclass would do the same, but gradio writes a .pyi next to any
@@ -43,23 +42,23 @@ def _path_of_upload(image: gr.Image, payload: Any) -> str | None:
     return str(payload.path)
 
 
-def caption_stream(gpu: GpuCaption, cfg: AppConfig, stops: StopBook, session: str, image_path: str | None,
-                   question: str, style: str, history: list[dict[str, Any]], model_id: str, precision: str,
-                   sampling: list[Any]) -> Iterator[tuple[str, str, str | None]]:
-    """Check the image now (a bad one raises before anything is shown), then stream as ui.chat.answer does."""
-    with logged_request("/caption", model_id, precision):  # a refused image is logged too
-        prepared = load_image(image_path, cfg.limits)
+def caption_events(service: Service, image_path: str | None, question: str, style: str,
+                   history: list[dict[str, Any]], model_id: str, precision: str, params: SamplingParams,
+                   session: str | None = None) -> Iterator[ServiceEvent]:
+    """Check the image now (a bad one raises before anything is shown); its notices come first, then the answer."""
+    try:
+        prepared = load_image(image_path, service.limits)
+    except PlaygroundError as exc:
+        log_refused(RequestRecord("/caption", model_id, precision), exc)
+        raise
     request = VisionRequest(prepared.image, question or "", style, to_turns(history))  # type: ignore[arg-type]
-    updates = answer(gpu, cfg, stops, session, request, model_id, precision, sampling,  # type: ignore[arg-type]
-                     endpoint="/caption")
-    return ((text.lstrip(), meter, " · ".join([metrics, *prepared.notices]) if metrics else None)
-            for text, meter, metrics in updates)
+    events = service.stream(request, model_id, precision, params, session=session)
+    return itertools.chain((Notice(text) for text in prepared.notices), events)
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
-    stops = StopBook()
-    gpu = GpuCaption.for_this_machine(registry, cfg.limits)  # @spaces.GPU on ZeroGPU, in-process elsewhere
+    registry = service.registry
     with gr.Row():
         with gr.Column(scale=2):
             image = image_input(label="Image (upload, paste or drop)", sources=["upload", "clipboard"],
@@ -91,22 +90,13 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
         first = {"role": "user", "content": [{"path": path}, prompt] if path else prompt}
         shown = [*history, first if not history else {"role": "user", "content": prompt},
                  {"role": "assistant", "content": ""}]
-        try:
-            stream = caption_stream(gpu, cfg, stops, request.session_hash or "api", path, text, chosen_style,
-                                    history, model_id, prec, [temperature, top_p, top_k, repetition, max_new, seed])
-            yield shown, "Loading the model…", gr.Textbox(value="", interactive=False)
-            for partial, meter_text, metrics in stream:
-                shown[-1] = {"role": "assistant", "content": partial}
-                if metrics:
-                    shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
-                yield shown, meter_text, gr.skip()
-        except PlaygroundError as exc:  # the question goes back into the box: no lost work
-            yield history, gr.skip(), gr.Textbox(value=text, interactive=True)
-            raise user_error(exc) from None
-        yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
+        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
+        yield from stream_into_chat(lambda: caption_events(service, path, text, chosen_style, history, model_id,
+                                                           prec, params, session_key(request)),
+                                    history, shown, text, strip=True)
 
     def on_stop(request: gr.Request) -> None:
-        stops.stop(request.session_hash or "api")
+        service.stop(session_key(request))
 
     inputs = [image, question, chatbot, style, model, precision, *sampling.inputs]
     outputs = [chatbot, meter, question]
@@ -118,24 +108,25 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
     reset = ([], "Context: nothing sent yet.", "")
     clear.click(lambda: reset, None, [chatbot, meter, question], api_visibility="private")
     image.change(lambda: reset, None, [chatbot, meter, question], api_visibility="private")  # a new image, a new chat
-    build_api(registry, cfg, stops, gpu)
+    build_api(service, cfg)
 
 
-def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: GpuCaption) -> None:
+def session_key(request: gr.Request) -> str:
+    """The Stop key of this tab in this browser session."""
+    return f"caption:{request.session_hash or 'api'}"
+
+
+def build_api(service: Service, cfg: AppConfig) -> None:
     """/caption: upload an image (gradio_client.handle_file), stream the caption or the answer to a question."""
 
     def caption(image: str | None, question: str = "", style: str = "short", model: str = cfg.models.default_vision,
                 precision: str = "", max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.95,
                 top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
         """Stream the caption (or the answer to `question`) for one image: the text so far at each step."""
-        prec = precision or registry.hardware.full_precision.value
-        sampling = [temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed]
-        try:
-            for partial, _meter, _metrics in caption_stream(gpu, cfg, stops, f"api-{uuid.uuid4()}", image,
-                                                            question, style, [], model, prec, sampling):
-                yield partial
-        except PlaygroundError as exc:
-            raise user_error(exc) from None
+        prec = precision or service.registry.hardware.full_precision.value
+        params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
+        yield from stream_text(lambda: caption_events(service, image, question, style, [], model, prec, params),
+                               strip=True)
 
     with gr.Column(visible=False):
         fields = [image_input(label="image"), gr.Textbox("", label="question"),

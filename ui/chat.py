@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from core.cancellation import StopBook
 from core.config import AppConfig
-from core.documents import read_document
 from core.errors import PlaygroundError
-from core.gpu_chat import GpuChat
-from core.prompting import ChatRequest, ChatTurn
-from core.registry import ModelRegistry
-from core.request_log import logged_request
+from core.generation.documents import read_document
+from core.generation.prompting import ChatRequest, ChatTurn
+from core.serving.service import Service
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.errors import user_error
+from ui.streaming import stream_into_chat, stream_text
 
 TASKS = {
     "Summarise": "Summarise the document in a few sentences.",
@@ -32,35 +29,9 @@ def to_turns(history: list[dict[str, Any]]) -> tuple[ChatTurn, ...]:
                  if m["role"] in ("user", "assistant") and not is_metrics(m))
 
 
-def answer(gpu: GpuChat, cfg: AppConfig, stops: StopBook, session: str, request: ChatRequest,
-           model_id: str, precision: str, sampling: list[Any],
-           endpoint: str = "/chat") -> Iterator[tuple[str, str, str | None]]:
-    """Yield (answer so far, context meter, metrics line or None at the end); one log line per request."""
-    event = stops.begin(session)
-    try:
-        with logged_request(endpoint, model_id, precision) as record:
-            params = to_params(*sampling)
-            params.check(cfg.limits.max_new_tokens)
-            request.check_size(cfg.limits.max_prompt_chars)
-            text, meter, notes = "", "", []
-            for update in gpu.stream(event, model_id, precision, request, params):
-                meter = update.meter if update.meter is not None else meter
-                notes += [update.note] if update.note else []
-                text += update.delta
-                if update.stats is None:
-                    yield text, meter, None
-                else:
-                    record.prompt_tokens, record.new_tokens = update.stats.prompt_tokens, update.stats.new_tokens
-                    record.outcome = "stopped" if update.stats.stopped else "ok"
-                    yield text, meter, " · ".join([update.stats.summary(), update.backend, *notes])
-    finally:
-        stops.finish(session, event)
-
-
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
-    stops = StopBook()
-    gpu = GpuChat.for_this_machine(registry, cfg.limits)  # @spaces.GPU on ZeroGPU, in-process elsewhere
+    registry = service.registry
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"])
@@ -88,20 +59,11 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
                 temperature: float, top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
                 request: gr.Request) -> Iterator[Any]:
         shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
-        yield shown, "Loading the model…", gr.Textbox(value="", interactive=False)
         chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
-        try:
-            for partial, meter_text, metrics in answer(gpu, cfg, stops, request.session_hash or "api",
-                                                       chat_request, model_id, prec,
-                                                       [temperature, top_p, top_k, repetition, max_new, seed]):
-                shown[-1] = {"role": "assistant", "content": partial}
-                if metrics:
-                    shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
-                yield shown, meter_text, gr.skip()
-        except PlaygroundError as exc:  # the user's text goes back into the box: no lost work
-            yield history, gr.skip(), gr.Textbox(value=text, interactive=True)
-            raise user_error(exc) from None
-        yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
+        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
+        yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
+                                                           session=session_key(request)),
+                                    history, shown, text)
 
     def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         turns = [m for m in history if not is_metrics(m)]
@@ -117,7 +79,7 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
             raise user_error(exc) from None
 
     def on_stop(request: gr.Request) -> None:
-        stops.stop(request.session_hash or "api")
+        service.stop(session_key(request))
 
     inputs = [message, chatbot, document, model, precision, system, *sampling.inputs]
     outputs = [chatbot, meter, message]
@@ -131,24 +93,24 @@ def build(registry: ModelRegistry, cfg: AppConfig) -> None:
     upload.upload(on_upload, upload, document, api_visibility="private")
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")
-    build_api(registry, cfg, stops, gpu)
+    build_api(service, cfg)
 
 
-def build_api(registry: ModelRegistry, cfg: AppConfig, stops: StopBook, gpu: GpuChat) -> None:
-    """/chat: a plain streaming endpoint for gradio_client and scripts."""
+def session_key(request: gr.Request) -> str:
+    """The Stop key of this tab in this browser session."""
+    return f"chat:{request.session_hash or 'api'}"
+
+
+def build_api(service: Service, cfg: AppConfig) -> None:
+    """/chat: a plain streaming endpoint for gradio_client and scripts (a disconnect stops the model)."""
 
     def chat(message: str, system: str = "", document: str = "", model: str = cfg.models.default_text,
              precision: str = "", max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 0.95,
              top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
         """Stream the answer to one message (the text so far at each step)."""
-        prec = precision or registry.hardware.full_precision.value
-        sampling = [temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed]
-        try:
-            request = ChatRequest(message or "", (), system or "", document or "")
-            for partial, _meter, _metrics in answer(gpu, cfg, stops, f"api-{uuid.uuid4()}", request,
-                                                    model, prec, sampling):
-                yield partial
-        except PlaygroundError as exc:
-            raise user_error(exc) from None
+        prec = precision or service.registry.hardware.full_precision.value
+        params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
+        request = ChatRequest(message or "", (), system or "", document or "")
+        yield from stream_text(lambda: service.stream(request, model, prec, params))
 
     gr.api(chat, api_name="chat", concurrency_limit=None)

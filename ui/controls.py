@@ -7,11 +7,11 @@ from typing import Any
 
 import gradio as gr
 
-from core.catalog import Kind
 from core.config import AppConfig
-from core.generation import SamplingParams
-from core.loading import available_precisions
-from core.registry import ModelRegistry
+from core.generation.sampling import SamplingParams
+from core.models.catalog import Kind
+from core.quant.backends import available_precisions
+from core.serving.registry import ModelRegistry
 
 
 @dataclass

@@ -10,7 +10,6 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.catalog import ASSETS
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.finetune.adapters import adapter_entry
@@ -18,7 +17,8 @@ from core.finetune.classify import classify_texts
 from core.finetune.data import file_columns
 from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
-from core.registry import ModelRegistry
+from core.paths import ASSETS
+from core.serving.service import Service
 from ui.errors import public_text, user_error
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
@@ -42,8 +42,9 @@ def report(status: JobStatus) -> str:
     return f"**Done{stopped}:** {status.result.summary()}\n\nSaved as `{Path(status.result.out_dir).name}`"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
+def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
+    registry = service.registry
     models = [e.model_id for e in registry.catalog.of_kind("text")]
     with gr.Row():
         with gr.Column(scale=2):

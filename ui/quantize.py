@@ -11,13 +11,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.generation import SamplingParams
-from core.registry import ModelRegistry
-from core.report import COLUMNS, table_rows, to_json, to_markdown
-from core.request_log import logged_request
+from core.generation.sampling import SamplingParams
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
+from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
+from core.serving.registry import ModelRegistry
+from core.serving.request_log import logged_request
+from core.serving.service import Service
 from ui.controls import precision_choices
 from ui.errors import user_error
 
@@ -51,8 +52,9 @@ def export_files(run: ComparisonRun) -> tuple[str, str]:
     return str(json_path), str(md_path)
 
 
-def build(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig) -> None:
     """Layout and wiring of the tab."""
+    registry = service.registry
     text_models = [e.model_id for e in registry.catalog.of_kind("text")]
     default_model = cfg.models.default_text if cfg.models.default_text in text_models else text_models[0]
     choices = precision_choices(registry, default_model)

@@ -10,9 +10,9 @@ import gradio as gr
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.finetune.jobs import FineTuneJob, JobBook
-from core.memory import format_bytes
-from core.registry import ModelRegistry
-from core.usage import ResourceReport, report_resources, unload_idle
+from core.models.memory import format_bytes
+from core.serving.service import Service
+from core.serving.usage import ResourceReport, report_resources, unload_idle
 from ui.access import OperatorGate
 from ui.errors import user_error
 
@@ -52,8 +52,9 @@ def choice(model_id: str, precision: str) -> str:
     return f"{model_id} · {precision}"
 
 
-def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
+def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
+    registry = service.registry
     blocks = gr.context.Context.root_block  # for the server queue's length
 
     def queued() -> int | None:
@@ -111,5 +112,5 @@ def build(registry: ModelRegistry, cfg: AppConfig, jobs: JobBook) -> None:
     for event in (timer.tick, refresh.click):
         event(on_refresh, picked, outputs, api_visibility="private", queue=False)
         event(on_refresh_training, None, training, api_visibility="private", queue=False)
-    stop_training.click(on_stop_training, admin, training, api_visibility="private", queue=False)
     unload.click(on_unload, [picked, admin], outputs, api_visibility="private")
+    stop_training.click(on_stop_training, admin, training, api_visibility="private", queue=False)

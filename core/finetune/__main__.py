@@ -43,8 +43,8 @@ def parser() -> argparse.ArgumentParser:
 
 def resolve_source(model: str) -> str:
     """A catalog id (e.g. bundled/deepseek-v3-tiny) -> its folder or Hub id; anything else as given."""
-    from core.catalog import default_catalog
     from core.errors import UnknownModelError
+    from core.models.catalog import default_catalog
 
     try:
         return default_catalog().get(model).source

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from core.catalog import CatalogEntry
 from core.errors import ModelUnavailableError
 from core.finetune.saving import SaveError, read_manifest
+from core.models.catalog import CatalogEntry
 
 FINETUNED_PREFIX = "finetuned/"
 
@@ -27,14 +26,3 @@ def adapter_entry(base: CatalogEntry, adapter_dir: str | Path, name: str | None 
     return replace(base, model_id=f"{FINETUNED_PREFIX}{label}", adapter_path=str(folder),
                    description=f"LoRA adapter {folder.name} on {base.model_id}.",
                    params=f"{base.params} + LoRA".strip())
-
-
-def attach_adapter(model: Any, adapter_path: str, merge: bool) -> Any:
-    """Apply a saved LoRA adapter; merged into the weights when they are plain tensors (no per-step cost)."""
-    from peft import PeftModel
-
-    try:
-        peft_model = PeftModel.from_pretrained(model, adapter_path, is_trainable=False)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelUnavailableError(f"Cannot apply the adapter in {adapter_path}: {exc}") from exc
-    return peft_model.merge_and_unload() if merge else peft_model

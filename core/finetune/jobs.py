@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from core.errors import BusyError, OutOfMemoryError, PlaygroundError
 from core.finetune.data import DataLimits, load_chats, load_labeled
 from core.finetune.runs import prune_runs, reserve_run_dir, set_aside_interrupted
 from core.finetune.training import Progress, TrainSettings
-from core.request_log import RequestRecord, logger
+from core.paths import cache_root
+from core.serving.request_log import RequestRecord, logger
 
 Task = Literal["classify", "lora"]
 
@@ -28,8 +28,7 @@ class TrainingError(PlaygroundError):
 
 def output_root() -> Path:
     """Where the app writes fine-tuned models ($PLAYGROUND_CACHE/finetuned, else ~/.cache/deepseek-playground)."""
-    base = os.environ.get("PLAYGROUND_CACHE") or Path.home() / ".cache" / "deepseek-playground"
-    return Path(base) / "finetuned"
+    return cache_root() / "finetuned"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from core.catalog import default_catalog
 from core.config import ConfigError, build_dataclass
+from core.models.catalog import default_catalog
+from core.paths import ROOT
+from core.serving.zerogpu import ZeroGpuSection
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 SPACE_CONFIG = ROOT / "spaces_config.yaml"
 
 Tier = Literal["zero_gpu", "gpu", "cpu"]
@@ -39,18 +40,6 @@ class SpaceSection:
     private: bool = False
     startup_duration_timeout: str = "30m"
     tags: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ZeroGpuSection:
-    enabled: bool = False
-    size: str = "large"
-    max_duration_s: int = 120
-    overhead_s: float = 10.0
-    load_s: float = 60.0
-    prefill_tokens_per_s: float = 4000.0
-    decode_tokens_per_s: dict[str, float] = field(default_factory=dict)  # precision -> new tokens per second
-    default_decode_tokens_per_s: float = 8.0
 
 
 @dataclass(frozen=True)

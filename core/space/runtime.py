@@ -9,10 +9,10 @@ from dataclasses import replace
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
-from core.hardware import Hardware
-from core.registry import ModelRegistry
+from core.models.hardware import Hardware
+from core.serving.registry import ModelRegistry
+from core.serving.zerogpu import zero_gpu_enabled
 from core.space.config import SpaceConfig, Tier, load_space_config
-from core.zerogpu import zero_gpu_enabled
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from core.catalog import ASSETS
 from core.finetune.jobs import output_root
 from core.finetune.runs import INTERRUPTED
+from core.paths import ASSETS
 from tests.conftest import TEXT_MODEL
 
 LORA_TASK = "LoRA chat adapter (JSONL messages)"

@@ -59,7 +59,7 @@ def test_browser_compares_two_precisions_and_shows_table_and_chart(app_url):
 
 
 def test_exports_hold_the_whole_run(registry, cfg):
-    from core.report import to_markdown
+    from core.quant.report import to_markdown
     from ui.quantize import export_files, run_comparison
 
     run = run_comparison(registry, cfg, DENSE_MODEL, ["fp32", "int8"], "Hello", 4, 0)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import ASSETS, default_catalog
 from core.finetune.classify import ClassifyResult, train_classifier
 from core.finetune.data import load_chats, load_labeled
 from core.finetune.lora import LoraResult, train_lora
 from core.finetune.training import TrainSettings
+from core.models.catalog import default_catalog
+from core.paths import ASSETS
 from tests.conftest import TEXT_MODEL
 
 HEADLINES = ASSETS / "data" / "finance_headlines.csv"

@@ -5,8 +5,9 @@ import pytest
 
 from core.errors import ModelUnavailableError
 from core.finetune.adapters import adapter_entry
-from core.generation import SamplingParams, stream_chat
-from core.prompting import ChatRequest
+from core.generation.prompting import ChatRequest
+from core.generation.sampling import SamplingParams
+from core.generation.stream import stream_chat
 from tests.conftest import TEXT_MODEL
 from tests.core.finetune.conftest import files_in
 

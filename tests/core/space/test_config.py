@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from core.catalog import default_catalog
 from core.config import ConfigError
+from core.models.catalog import default_catalog
 from core.space.config import ROOT, SPACE_CONFIG, TIERS, load_space_config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.config import AppConfig
-from core.hardware import Hardware
+from core.models.hardware import Hardware
 from core.space.config import load_space_config
 from core.space.runtime import preload_defaults, with_space_defaults
 from tests.conftest import TEXT_MODEL, VISION_MODEL

@@ -1,0 +1,111 @@
+"""Chat requests -> token ids that fit the model's window, with a record of what was trimmed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.errors import EmptyInputError, InputTooLongError
+from core.generation.user_text import Escaper
+
+Role = Literal["user", "assistant"]
+DOCUMENT_TEMPLATE = "Document:\n{document}\n\n{message}"
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    message: str
+    history: tuple[ChatTurn, ...] = ()
+    system: str = ""
+    document: str = ""  # long-text mode: goes into the last user turn
+
+    def text_chars(self) -> int:
+        """Characters of text in the request: message, document, system prompt and history."""
+        return len(self.message) + len(self.document) + len(self.system) + sum(len(t.content) for t in self.history)
+
+    def check_size(self, max_chars: int) -> None:
+        """Refuse text so large that even tokenizing it would stall the server."""
+        check_chars(self.text_chars(), max_chars)
+
+
+def check_chars(size: int, max_chars: int) -> None:
+    """InputTooLongError when a request's text is over max_chars."""
+    if size > max_chars:
+        raise InputTooLongError(f"The input is {size:,} characters; at most {max_chars:,} are accepted.")
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    input_ids: list[int] = field(repr=False)
+    window: int
+    reserved_tokens: int  # kept free for the answer (max new tokens)
+    dropped_turns: int = 0
+    document_tokens_dropped: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def trimmed(self) -> bool:
+        return self.dropped_turns > 0 or self.document_tokens_dropped > 0
+
+    def summary(self) -> str:
+        """The context meter: 'Context 1,234 / 32,768 tokens (+256 for the answer) ...'."""
+        text = f"Context {self.prompt_tokens:,} / {self.window:,} tokens (+{self.reserved_tokens:,} for the answer)"
+        notes = []
+        if self.dropped_turns:
+            notes.append(f"{self.dropped_turns} oldest message(s) left out")
+        if self.document_tokens_dropped:
+            notes.append(f"last {self.document_tokens_dropped:,} document tokens cut")
+        return text + (f". Trimmed to fit: {'; '.join(notes)}." if notes else ".")
+
+
+def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_tokens: int) -> ContextPlan:
+    """Render request with the chat template; drop oldest turns, then document tail, to fit window."""
+    if not request.message.strip() and not request.document.strip():
+        raise EmptyInputError("Type a message (or attach a document) first.")
+    budget = window - max_new_tokens
+    if budget <= 0:
+        raise InputTooLongError(
+            f"Max new tokens ({max_new_tokens:,}) leaves no room for a prompt in the {window:,}-token window."
+        )
+    history, document = list(request.history), request.document
+    doc_ids: list[int] = (tokenizer(document, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+                          if document else [])
+    kept_doc = len(doc_ids)
+    ids = render(tokenizer, request, history, document)
+    while len(ids) > budget and history:
+        history = history[2:] if len(history) >= 2 else []
+        ids = render(tokenizer, request, history, document)
+    while len(ids) > budget and kept_doc > 0:
+        kept_doc = max(0, kept_doc - (len(ids) - budget) - 8)  # 8: slack for BPE merges at the cut
+        document = tokenizer.decode(doc_ids[:kept_doc]) + ("\n[... document truncated ...]" if kept_doc else "")
+        ids = render(tokenizer, request, history, document)
+    if len(ids) > budget:
+        raise InputTooLongError(
+            f"The message alone is {len(ids):,} tokens; with {max_new_tokens:,} kept for the answer, "
+            f"this model's window of {window:,} tokens cannot hold it. Shorten it or lower max new tokens."
+        )
+    dropped = len(request.history) - len(history)
+    return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc)
+
+
+def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:
+    """Token ids of system + history + the new user turn, ending with the assistant prompt; user text stays text."""
+    escaper = Escaper(tokenizer)
+    message = DOCUMENT_TEMPLATE.format(document=document, message=request.message) if document else request.message
+    messages = [{"role": "system", "content": request.system}] if request.system.strip() else []
+    messages += [{"role": t.role, "content": t.content} for t in history]
+    messages.append({"role": "user", "content": message})
+    messages = [{**m, "content": escaper.escape(m["content"])} for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        return escaper.encode(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+    return escaper.encode(plain, add_special_tokens=True)

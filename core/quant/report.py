@@ -1,0 +1,65 @@
+"""A comparison run as table rows, JSON and Markdown (what the Quantization tab shows and exports)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from typing import Any
+
+from core.models.memory import format_bytes
+from core.quant.comparison import ComparisonRun, PrecisionResult
+
+PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "optimum", "bitsandbytes")
+COLUMNS = ("precision", "backend", "bits", "load s", "memory MB", "quantized share", "quantized bytes ratio",
+           "prefill s", "TTFT s", "decode tok/s", "perplexity", "ppl change %", "mean KL", "top-1 agree",
+           "greedy agree", "kept unquantized", "note")
+
+
+def table_rows(run: ComparisonRun) -> list[list[Any]]:
+    """One row per precision, in COLUMNS order; a row that could not be measured says why."""
+    return [_row(r) for r in run.results]
+
+
+def _row(r: PrecisionResult) -> list[Any]:
+    if r.error:
+        return [r.label, r.backend, r.bits, *([None] * 13), r.error]
+    return [r.label, r.backend, r.bits, round(r.load_s, 2), round(r.memory_bytes / 2**20, 3),
+            round(r.quantized_share, 3), round(r.quantized_ratio, 3), round(r.prefill_s, 4), round(r.ttft_s, 3),
+            round(r.tokens_per_s, 1), round(r.perplexity, 3), round(100 * r.perplexity_change, 2),
+            round(r.kl_mean, 5), round(r.top1_agreement, 4), round(r.greedy_agreement, 4),
+            f"{', '.join(r.full_precision_parts)} ({r.dtype})", ""]
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def to_json(run: ComparisonRun) -> str:
+    """The whole run: prompt, settings, seed, hardware, versions, outputs, measurements."""
+    return json.dumps({**asdict(run), "versions": versions(), "columns": list(COLUMNS),
+                       "table": table_rows(run)}, indent=2)
+
+
+def to_markdown(run: ComparisonRun) -> str:
+    """A human-readable report of the run: settings, the table, then each output."""
+    lines = [f"# Quantization comparison: {run.model_id}", "",
+             f"- Hardware: {run.hardware}; reference: {run.reference_precision}",
+             f"- Prompt: {run.prompt!r}",
+             f"- Settings: {asdict(run.params)}",
+             f"- Quality measured on {run.quality_tokens} tokens of assets/text/reference.txt",
+             f"- Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in table_rows(run)]
+    for r in run.results:
+        memory = f" · {format_bytes(r.memory_bytes)}" if not r.error else ""
+        lines += ["", f"## {r.label}{memory}", "", r.error or r.output or "(empty answer)"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+import threading
+
+import pytest
+
+from core.config import LimitsConfig
+from core.errors import OutOfMemoryError
+from core.generation.prompting import ChatRequest
+from core.generation.sampling import SamplingParams
+from core.models.budget import bytes_per_param, estimate_bytes
+from core.models.catalog import default_catalog
+from core.models.hardware import Precision
+from core.serving.registry import ModelRegistry
+from core.serving.service import Service
+from tests.conftest import DENSE_MODEL, TEXT_MODEL
+from tests.core.serving.test_registry import CountingLoader
+
+MB = 1024 * 1024
+
+
+@pytest.mark.parametrize("model_id", [TEXT_MODEL, DENSE_MODEL])
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.BF16])
+def test_estimate_before_loading_is_close_to_the_measured_memory(registry, model_id, precision):
+    estimate = estimate_bytes(registry.catalog.get(model_id), precision)
+    measured = registry.get(model_id, precision).memory_bytes
+    assert measured <= estimate <= measured * 1.25
+
+
+def test_unknown_precisions_are_budgeted_as_full_precision():
+    assert bytes_per_param("some-future-int3") == bytes_per_param(Precision.FP32) == 4.0
+    assert bytes_per_param(Precision.BF16) == 2.0
+    assert bytes_per_param("int4") == 4.0  # quantized after a full-precision load: the load peaks at fp32
+
+
+def test_the_least_recently_used_idle_model_is_evicted_to_make_room(hardware):
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=15 * MB)
+    deepseek = registry.get(TEXT_MODEL, "fp32")
+    registry.get(DENSE_MODEL, "fp32")
+    registry.get(TEXT_MODEL, "fp32")  # deepseek is now the most recently used
+    registry.get(TEXT_MODEL, "bf16")  # does not fit beside both: qwen goes
+    assert {(m.key.model_id, m.key.precision) for m in registry.resident()} == {
+        (TEXT_MODEL, Precision.BF16), (TEXT_MODEL, Precision.FP32)}
+    assert registry.resident()[1] is deepseek and registry.free_bytes() > 0
+
+
+def test_a_model_answering_a_request_is_never_evicted_and_the_refusal_says_why(hardware):
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=10 * MB)
+    params = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=1)
+    answer = iter(Service(registry, LimitsConfig()).open_stream(ChatRequest("Write about loops."), TEXT_MODEL, "fp32",
+                                                                params, threading.Event()))
+    next(answer)
+    with pytest.raises(OutOfMemoryError) as refused:
+        registry.get(DENSE_MODEL, "fp32")
+    message = str(refused.value)
+    assert DENSE_MODEL in message and TEXT_MODEL in message and "1 running" in message and "missing" in message
+    answer.close()
+    assert registry.get(DENSE_MODEL, "fp32").key.model_id == DENSE_MODEL  # idle now: evicted to make room
+    assert [m.key.model_id for m in registry.resident()] == [DENSE_MODEL]
+
+
+def test_a_model_larger_than_the_whole_budget_is_refused_cleanly(hardware):
+    loader = CountingLoader()
+    registry = ModelRegistry(default_catalog(), hardware, loader, memory_budget_bytes=5 * MB)
+    with pytest.raises(OutOfMemoryError, match="Resident now: nothing"):
+        registry.get(TEXT_MODEL, "fp32")
+    assert loader.calls == 0 and registry.resident() == [] and registry.free_bytes() == 5 * MB
+    assert registry.get(TEXT_MODEL, "bf16").key.precision == Precision.BF16  # a smaller precision fits
+
+
+def test_a_storm_of_users_on_two_precisions_loads_each_precision_once(hardware):
+    loader = CountingLoader()
+    registry = ModelRegistry(default_catalog(), hardware, loader, memory_budget_bytes=64 * MB)
+    barrier, got = threading.Barrier(16), []
+
+    def user(i: int) -> None:
+        barrier.wait()
+        got.append(registry.get(TEXT_MODEL, ("fp32", "bf16")[i % 2]))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loader.calls == 2 and len({id(m) for m in got}) == 2 and len(registry.resident()) == 2

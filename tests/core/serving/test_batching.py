@@ -1,0 +1,133 @@
+import threading
+import time
+
+import pytest
+import torch
+
+from core.errors import OutOfMemoryError
+from core.generation.sampling import SamplingParams
+from core.serving.batching import Batcher
+
+PROMPTS = ["Explain the assert statement.", "What is a list comprehension and when is it a good idea?", "Loops"]
+GREEDY = SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a shared, busy CPU spin (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def inputs_for(loaded, text: str) -> dict[str, torch.Tensor]:
+    ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def generate_alone(loaded, text: str, params: SamplingParams) -> str:
+    inputs = inputs_for(loaded, text)
+    with torch.inference_mode():
+        out = loaded.model.generate(**inputs, **params.generate_kwargs(), pad_token_id=loaded.tokenizer.eos_token_id)
+    return loaded.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def run_together(batcher: Batcher, texts: list[str], params: list[SamplingParams]) -> list[str]:
+    """Each text from its own thread, all released at once; the streamed answers in order."""
+    results: list[str] = [""] * len(texts)
+    barrier = threading.Barrier(len(texts))
+
+    def user(i: int) -> None:
+        stream = batcher.stream(inputs_for(batcher.loaded, texts[i]), params[i], threading.Event(), 60, None)
+        barrier.wait()
+        results[i] = "".join(stream)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
+def test_each_batched_row_gives_the_tokens_of_a_single_greedy_generate(fixture, request):
+    loaded = request.getfixturevalue(fixture)
+    batcher = Batcher(loaded, window_s=0.3)
+    answers = run_together(batcher, PROMPTS, [GREEDY] * 3)
+    assert batcher.peak_rows == 3  # they really shared forward passes
+    assert answers == [generate_alone(loaded, text, GREEDY) for text in PROMPTS]
+    assert all(a.strip() for a in answers) and batcher.active() == 0
+
+
+def test_a_request_joining_a_running_batch_gets_its_single_request_tokens(deepseek):
+    batcher = Batcher(deepseek, window_s=0)
+    long_params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
+    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), long_params, threading.Event(), 60, None))
+    head = next(first) + next(first)
+    joined = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), 60, None))
+    rest = "".join(first)
+    assert batcher.peak_rows == 2
+    assert joined == generate_alone(deepseek, PROMPTS[1], GREEDY)
+    assert head + rest == generate_alone(deepseek, PROMPTS[0], long_params)
+
+
+def test_rows_keep_their_own_sampling_settings_and_seeds(qwen):
+    seeded = SamplingParams(max_new_tokens=20, temperature=1.0, top_p=0.9, top_k=40, repetition_penalty=1.2, seed=5)
+    penalised = SamplingParams(max_new_tokens=20, temperature=0, repetition_penalty=1.5)
+    settings = [seeded, GREEDY, penalised]
+    batcher = Batcher(qwen, window_s=0.3)
+    mixed = run_together(batcher, PROMPTS, settings)
+    alone = [run_together(Batcher(qwen), [text], [p])[0] for text, p in zip(PROMPTS, settings, strict=True)]
+    assert batcher.peak_rows == 3
+    assert mixed == alone
+    assert mixed[1] == generate_alone(qwen, PROMPTS[1], GREEDY)
+    assert mixed[2] == generate_alone(qwen, PROMPTS[2], penalised)
+
+
+def test_stop_frees_the_row_at_once_and_the_others_continue(deepseek):
+    batcher = Batcher(deepseek, window_s=0.3)
+    endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=3)
+    stop = threading.Event()
+    stopped = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, stop, 60, None))
+    other_stream = batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), 60, None)
+    other: list[str] = []
+    worker = threading.Thread(target=lambda: other.append("".join(other_stream)))
+    worker.start()
+    next(stopped)
+    stop.set()
+    start = time.perf_counter()
+    list(stopped)
+    assert time.perf_counter() - start < 1.0 and batcher.active() <= 1
+    worker.join()
+    assert other == [generate_alone(deepseek, PROMPTS[1], GREEDY)]
+
+
+def test_a_disconnected_client_leaves_the_batch(deepseek):
+    batcher = Batcher(deepseek, window_s=0)
+    endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=4)
+    iterator = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, threading.Event(), 60, None))
+    next(iterator)
+    assert batcher.active() == 1
+    iterator.close()  # GeneratorExit, as when gradio drops a closed connection
+    assert batcher.active() == 0
+
+
+def test_out_of_memory_mid_batch_is_readable_and_the_model_keeps_serving(deepseek, monkeypatch):
+    batcher = Batcher(deepseek, window_s=0)
+    real_forward = deepseek.model.forward
+    calls = {"n": 0}
+
+    def forward_that_runs_out_once(*args, **kwargs):  # a CUDA OOM cannot happen on this CPU machine
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(deepseek.model, "forward", forward_that_runs_out_once)
+    with pytest.raises(OutOfMemoryError, match="ran out of memory"):
+        "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
+    assert batcher.active() == 0
+    again = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
+    assert again == generate_alone(deepseek, PROMPTS[0], GREEDY)
