@@ -24,7 +24,7 @@ from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.request_log import configure_logging  # noqa: E402
 from core.serving.service import Service  # noqa: E402
 from core.space.config import load_space_config  # noqa: E402
-from core.space.runtime import preload_defaults, with_space_defaults  # noqa: E402
+from core.space.runtime import on_space, preload_defaults, with_space_defaults  # noqa: E402
 from ui import caption, chat, finetune, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
 from ui.server import launch_options  # noqa: E402
@@ -34,10 +34,12 @@ TITLE = "DeepSeek Playground"
 
 def build_service(registry: ModelRegistry, cfg: AppConfig) -> Service:
     """The Service every front end calls; on ZeroGPU its generation runs under @spaces.GPU, sized per request."""
+    calibrate = cfg.models.allow_calibration
+    policy = {"server": cfg.server, "allow_calibration": not on_space() if calibrate is None else calibrate}
     if not zero_gpu_enabled():
-        return Service(registry, cfg.limits)
+        return Service(registry, cfg.limits, **policy)
     zero = load_space_config().zero_gpu  # spaces_config.yaml's slot sizing, read once at start-up
-    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size))
+    return Service(registry, cfg.limits, zero, gpu_decorator(zero.size), **policy)
 
 
 def build_app(registry: ModelRegistry, cfg: AppConfig) -> gr.Blocks:

@@ -26,6 +26,10 @@ class ServerConfig:
     port: int = 7860
     max_queue: int = 64  # waiting requests before "busy"
     concurrency: int = 8  # events running at once (generation is batched behind them)
+    max_threads: int = 40  # gradio's worker threads; the bounds below keep some free for small events
+    max_in_flight: int = 24  # chat + caption answers streaming at once; more get "server is busy" at once
+    max_in_flight_per_client: int = 8  # per browser session / API client, across chat, caption and compare
+    heavy_waiting: int = 4  # /compare runs one at a time; this many more may wait, the rest get "busy"
     cache_sweep_s: int = 600  # every this often, uploads and other temp files older than cache_max_age_s go
     cache_max_age_s: int = 3600
     auth: dict[str, str] = field(default_factory=dict)  # user -> password for a UI login (or PLAYGROUND_AUTH)
@@ -36,6 +40,7 @@ class ServerConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     max_new_tokens: int = 2048
+    max_compare_prompt_tokens: int = 2048  # /compare runs the prompt once per precision: a tighter bound
     max_prompt_chars: int = 400_000  # refuse before tokenizing anything larger
     max_document_bytes: int = 2_000_000
     stream_timeout_s: float = 600.0  # no token for this long = stuck (a 32K prefill on 2 CPU cores takes minutes)
@@ -52,6 +57,7 @@ class ModelsConfig:
     default_vision: str = "bundled/deepseek-vl-tiny"
     memory_budget_bytes: int | None = None  # None: free device memory / available RAM
     local_paths: dict[str, str] = field(default_factory=dict)  # catalog id -> local folder
+    allow_calibration: bool | None = None  # GPTQ calibration on request; None: on locally, off on a Space
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,10 @@ def load_config(path: Path | None = None) -> AppConfig:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SMALL_EVENT_THREADS = 8  # worker threads kept for Stop, refresh, uploads while generation is at its bound
 POSITIVE = ("server.max_queue", "server.concurrency", "server.cache_sweep_s", "server.cache_max_age_s",
+            "server.max_threads", "server.max_in_flight", "server.max_in_flight_per_client",
+            "limits.max_compare_prompt_tokens",
             "limits.max_new_tokens", "limits.max_prompt_chars", "limits.max_upload_bytes", "finetune.keep_runs")
 
 
@@ -93,6 +102,10 @@ def check_config(cfg: AppConfig) -> AppConfig:
         value = getattr(getattr(cfg, section), name)
         if value < 1:
             raise ConfigError(f"'{key}' must be at least 1, got {value!r}.")
+    server = cfg.server
+    if server.max_in_flight + 1 + server.heavy_waiting + SMALL_EVENT_THREADS > server.max_threads:
+        raise ConfigError(f"'server.max_in_flight' + 1 + 'server.heavy_waiting' must leave {SMALL_EVENT_THREADS} of "
+                          f"'server.max_threads' ({server.max_threads}) free, or the busy message cannot fire.")
     return cfg
 
 

@@ -67,3 +67,17 @@ def test_a_config_error_at_start_up_is_one_line_and_exit_status_2(tmp_path):
         assert proc.returncode == 2, proc.stderr[-2000:]
         errors = [line for line in proc.stderr.splitlines() if line.startswith("config error:")]
         assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_gptq_calibration_is_off_by_default_on_a_space_and_on_locally(registry, monkeypatch):
+    from dataclasses import replace
+
+    from app import build_service
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert build_service(registry, AppConfig()).allow_calibration
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    assert not build_service(registry, AppConfig()).allow_calibration
+    cfg = AppConfig()
+    assert build_service(registry, replace(cfg, models=replace(cfg.models, allow_calibration=True))).allow_calibration

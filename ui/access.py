@@ -47,3 +47,8 @@ class OperatorGate:
             raise NotAllowedError(f"Operator actions are off on this server: set {ADMIN_ENV} to enable them.")
         if not hmac.compare_digest((given or "").encode(), self.token.encode()):
             raise NotAllowedError("This needs the admin token (Resources tab, Admin token).")
+
+
+def client_of(request: object | None) -> str | None:
+    """Who is asking, for per-client limits: the browser session (or gradio_client's), None when unknown."""
+    return getattr(request, "session_hash", None) or None

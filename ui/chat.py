@@ -12,6 +12,7 @@ from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
 from core.serving.service import Service
+from ui.access import client_of
 from ui.controls import is_metrics, model_picker, sampling_controls, text_of, to_params
 from ui.errors import user_error
 from ui.streaming import stream_into_chat, stream_text
@@ -60,9 +61,9 @@ def build(service: Service, cfg: AppConfig) -> None:
                 request: gr.Request) -> Iterator[Any]:
         shown = [*history, {"role": "user", "content": text or "(document)"}, {"role": "assistant", "content": ""}]
         chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc or "")
-        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
-        yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, params,
-                                                           session=session_key(request)),
+        sampling = (temperature, top_p, top_k, repetition, max_new, seed)
+        yield from stream_into_chat(lambda: service.stream(chat_request, model_id, prec, to_params(*sampling),
+                                                           session=session_key(request), client=client_of(request)),
                                     history, shown, text)
 
     def on_regenerate(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -106,11 +107,13 @@ def build_api(service: Service, cfg: AppConfig) -> None:
 
     def chat(message: str, system: str = "", document: str = "", model: str = cfg.models.default_text,
              precision: str = "", max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 0.95,
-             top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
+             top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0,
+             request: gr.Request | None = None) -> Iterator[str]:
         """Stream the answer to one message (the text so far at each step)."""
         prec = precision or service.registry.hardware.full_precision.value
-        params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
-        request = ChatRequest(message or "", (), system or "", document or "")
-        yield from stream_text(lambda: service.stream(request, model, prec, params))
+        sampling = (temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
+        chat_request = ChatRequest(message or "", (), system or "", document or "")
+        yield from stream_text(lambda: service.stream(chat_request, model, prec, to_params(*sampling),
+                                                      client=client_of(request)))
 
     gr.api(chat, api_name="chat", concurrency_limit=None)

@@ -45,10 +45,8 @@ def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, te
 
 def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty: float,
               max_new_tokens: float, seed: float | None) -> SamplingParams:
-    """Widget values -> SamplingParams (seed -1 or empty = random)."""
-    chosen_seed = None if seed is None or int(seed) < 0 else int(seed)
-    return SamplingParams(int(max_new_tokens), float(temperature), float(top_p), int(top_k),
-                          float(repetition_penalty), chosen_seed)
+    """Widget values -> SamplingParams (seed -1 or empty = random); BadSettingError for values no model takes."""
+    return SamplingParams.from_values(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed)
 
 
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown]:

@@ -99,6 +99,8 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
                 float(frozen), int(n_rows or 0)))
         except PlaygroundError as exc:
             raise user_error(exc) from None
+        except (TypeError, ValueError, OverflowError):  # NaN, infinity or not a number at all
+            raise user_error("Epochs, learning rate, rows and the frozen share must be finite numbers.") from None
         try:
             yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
             while not (state := job.status()).done:

@@ -14,24 +14,23 @@ import pandas as pd
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.sampling import SamplingParams
-from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun
 from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
-from core.serving.registry import ModelRegistry
 from core.serving.request_log import logged_request
 from core.serving.service import Service
+from ui.access import client_of
 from ui.controls import precision_choices
 from ui.errors import user_error
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
 
-def run_comparison(registry: ModelRegistry, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
-                   max_new_tokens: float, seed: float | None, progress: Any = None) -> ComparisonRun:
-    """Widget values -> one compare_precisions call (greedy, so the outputs are comparable)."""
+def run_comparison(service: Service, model_id: str, precisions: list[str], prompt: str, max_new_tokens: float,
+                   seed: float | None, client: str | None = None, progress: Any = None) -> ComparisonRun:
+    """Widget values -> one Service.compare call (greedy, so the outputs are comparable)."""
     params = SamplingParams(max_new_tokens=int(max_new_tokens), temperature=0.0, seed=int(seed or 0))
-    params.check(cfg.limits.max_new_tokens)
     report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
-    return compare_precisions(registry, model_id, list(precisions or []), prompt or "", params, report)
+    return service.compare(model_id, list(precisions or []), prompt or "", params, client, report)
 
 
 def outputs_html(run: ComparisonRun) -> str:
@@ -79,10 +78,11 @@ def build(service: Service, cfg: AppConfig) -> None:
         md_file = gr.File(label="Export Markdown", elem_id="quant-md")
 
     def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
-                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+                   request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         try:
             with logged_request("/compare", model_id, ",".join(chosen or [])):
-                run = run_comparison(registry, cfg, model_id, chosen, text, max_tokens, seed_value, progress)
+                run = run_comparison(service, model_id, chosen, text, max_tokens, seed_value, client_of(request),
+                                     progress)
         except PlaygroundError as exc:
             raise user_error(exc) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
@@ -95,23 +95,23 @@ def build(service: Service, cfg: AppConfig) -> None:
 
     model.change(on_model, model, precisions, api_visibility="private")
     compare.click(on_compare, [model, precisions, prompt, max_new, seed],
-                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=1)
-    build_api(registry, cfg)
+                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=None)
+    build_api(service)
 
 
-def build_api(registry: ModelRegistry, cfg: AppConfig) -> None:
+def build_api(service: Service) -> None:
     """/compare: the same comparison for gradio_client; returns the JSON export as a dict."""
 
     def compare(model: str, precisions: list[str], prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 32,
-                seed: int = 0) -> dict:
+                seed: int = 0, request: gr.Request | None = None) -> dict:
         try:
             with logged_request("/compare", model, ",".join(precisions or [])):
-                run = run_comparison(registry, cfg, model, precisions, prompt, max_new_tokens, seed)
+                run = run_comparison(service, model, precisions, prompt, max_new_tokens, seed, client_of(request))
         except PlaygroundError as exc:
             raise user_error(exc) from None
         return json.loads(to_json(run))
 
-    gr.api(compare, api_name="compare", concurrency_limit=1)
+    gr.api(compare, api_name="compare", concurrency_limit=None)  # Service.compare bounds it, with a busy message
 
 
 def _quantized_defaults(choices: list[tuple[str, str]]) -> list[str]:

@@ -17,5 +17,6 @@ def launch_options(cfg: AppConfig) -> dict[str, Any]:
     return {
         "auth": login_pairs(cfg),
         "max_file_size": limit,
+        "max_threads": cfg.server.max_threads,
         "app_kwargs": {"middleware": [Middleware(UploadGuard, max_bytes=limit)]},
     }

@@ -7,9 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import PlaygroundError
 from core.serving.service import ContextMeter, Finished, Notice, ServiceEvent, TextDelta
-from ui.errors import user_error
+from ui.errors import any_error
 
 LOADING = "Loading the model…"
 
@@ -35,7 +34,7 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
                      strip: bool = False) -> Iterator[Any]:
     """Yield (chatbot, meter, input box) while the answer streams into shown[-1].
 
-    On a PlaygroundError the conversation goes back to `history` and the typed text back into the box: no lost work.
+    On any error the conversation goes back to `history` and the typed text back into the box: no lost work.
     """
     try:
         events = open_events()  # validation errors are raised here, before anything is shown
@@ -45,9 +44,9 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
             if metrics:
                 shown.append({"role": "assistant", "content": "", "metadata": {"title": metrics}})
             yield shown, meter, gr.skip()
-    except PlaygroundError as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug too must give the text back and re-enable the box
         yield history, gr.skip(), gr.Textbox(value=typed, interactive=True)
-        raise user_error(exc) from None
+        raise any_error(exc) from None
     yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
 
@@ -56,5 +55,5 @@ def stream_text(open_events: Callable[[], Iterable[ServiceEvent]], strip: bool =
     try:
         for partial, _meter, _metrics in answer_parts(open_events()):
             yield partial.lstrip() if strip else partial
-    except PlaygroundError as exc:
-        raise user_error(exc) from None
+    except Exception as exc:  # noqa: BLE001 - a readable message, never a bare "Error"
+        raise any_error(exc) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.errors import EmptyInputError, InputTooLongError
+from core.errors import BadSettingError, EmptyInputError, InputTooLongError
 from core.generation.user_text import Escaper
 
 Role = Literal["user", "assistant"]
@@ -30,8 +30,30 @@ class ChatRequest:
         return len(self.message) + len(self.document) + len(self.system) + sum(len(t.content) for t in self.history)
 
     def check_size(self, max_chars: int) -> None:
-        """Refuse text so large that even tokenizing it would stall the server."""
+        """Refuse text that is not text (wrong type, not encodable) or so large that tokenizing it would stall."""
+        check_texts({"message": self.message, "system prompt": self.system, "document": self.document})
+        check_turns(self.history)
         check_chars(self.text_chars(), max_chars)
+
+
+def check_texts(fields: dict[str, object]) -> None:
+    """BadSettingError naming the field when a value is not a str or cannot be encoded as UTF-8 (lone surrogates)."""
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise BadSettingError(f"The {name} must be text, got {type(value).__name__}.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadSettingError(f"The {name} has a character that is not valid Unicode (position {exc.start}); "
+                                  "remove it and try again.") from None
+
+
+def check_turns(history: tuple[ChatTurn, ...]) -> None:
+    """Each earlier turn is a ChatTurn of a user or an assistant with text content."""
+    for i, turn in enumerate(history):
+        if not isinstance(turn, ChatTurn) or turn.role not in ("user", "assistant"):
+            raise BadSettingError(f"History item {i + 1} must be a user or assistant message.")
+        check_texts({f"history message {i + 1}": turn.content})
 
 
 def check_chars(size: int, max_chars: int) -> None:

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from core.errors import BadSettingError, InputTooLongError
-from core.generation.prompting import ChatTurn, ContextPlan, check_chars
+from core.generation.prompting import ChatTurn, ContextPlan, check_chars, check_texts, check_turns
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream
 from core.generation.user_text import Escaper, special_strings
@@ -43,7 +43,11 @@ class VisionRequest:
         return len(self.question) + len(self.system) + sum(len(t.content) for t in self.history)
 
     def check_size(self, max_chars: int) -> None:
-        """Refuse text so large that even tokenizing it would stall the server."""
+        """Refuse text that is not text (wrong type, not encodable) or so large that tokenizing it would stall."""
+        check_texts({"question": self.question, "system prompt": self.system, "style": self.style})
+        check_turns(self.history)
+        if self.style not in STYLE_PROMPTS:
+            raise BadSettingError(f"Unknown caption style '{self.style}'. Choose one of: {', '.join(STYLE_PROMPTS)}.")
         check_chars(self.text_chars(), max_chars)
 
 

@@ -60,9 +60,10 @@ def test_browser_compares_two_precisions_and_shows_table_and_chart(app_url):
 
 def test_exports_hold_the_whole_run(registry, cfg):
     from core.quant.report import to_markdown
+    from core.serving.service import Service
     from ui.quantize import export_files, run_comparison
 
-    run = run_comparison(registry, cfg, DENSE_MODEL, ["fp32", "int8"], "Hello", 4, 0)
+    run = run_comparison(Service(registry, cfg.limits), DENSE_MODEL, ["fp32", "int8"], "Hello", 4, 0)
     json_path, md_path = export_files(run)
     data = json.loads(Path(json_path).read_text())
     assert data["prompt"] == "Hello" and len(data["table"]) == 2 and data["hardware"]
