@@ -143,7 +143,8 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
     upload.change(on_file, [upload, task], [text_col, label_col], api_visibility="private")
     example.click(on_example, task, upload, api_visibility="private")
     train.click(on_train, [upload, task, text_col, label_col, model, epochs, lr, rows, freeze],
-                [status, plot, use, result_dir, train], api_name="finetune", concurrency_limit=1)
+                [status, plot, use, result_dir, train], api_name="finetune",
+                concurrency_limit=None)  # JobBook runs one at a time and refuses the rest at once
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
     use.click(on_use, [result_dir, model], status, api_name="finetune_use_in_chat")
     probe.submit(on_probe, [probe, result_dir], predicted, api_name="finetune_classify")
