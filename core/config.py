@@ -29,15 +29,26 @@ class ServerConfig:
     api: bool | None = None  # the OpenAI-compatible /v1 routes; None: on, except on ZeroGPU (no visitor quota there)
     api_key: str = ""  # bearer key the /v1 routes require ("" = none; the env var PLAYGROUND_API_KEY sets one too)
     stream_updates_per_s: float = 20.0  # text updates per answer sent to a browser, /chat or /v1 (0 = every token)
+    max_threads: int = 40  # gradio's worker threads; the bounds below keep some free for small events
+    max_in_flight: int = 24  # chat + caption answers streaming at once; more get "server is busy" at once
+    max_in_flight_per_client: int = 8  # per browser session / API client, across chat, caption and compare
+    heavy_waiting: int = 4  # /compare runs one at a time; this many more may wait, the rest get "busy"
+    cache_sweep_s: int = 600  # every this often, uploads and other temp files older than cache_max_age_s go
+    cache_max_age_s: int = 3600
+    auth: dict[str, str] = field(default_factory=dict)  # user -> password for a UI login (or PLAYGROUND_AUTH)
+    log_level: str = "INFO"  # DEBUG, INFO (one line per request), WARNING, ERROR
+    admin_token: str | None = None  # for Unload / Stop fine-tune (or PLAYGROUND_ADMIN_TOKEN); none: loopback only
 
 
 @dataclass(frozen=True)
 class LimitsConfig:
     max_new_tokens: int = 2048
+    max_compare_prompt_tokens: int = 2048  # /compare runs the prompt once per precision: a tighter bound
     max_prompt_chars: int = 400_000  # refuse before tokenizing anything larger
     max_document_bytes: int = 2_000_000
     stream_timeout_s: float = 600.0  # no token for this long = stuck (a 32K prefill on 2 CPU cores takes minutes)
     max_context_tokens: int | None = None  # cap every model's window (None: the model's own, e.g. 32K)
+    max_upload_bytes: int = 50_000_000  # any upload; larger ones are refused while streaming, nothing kept
     max_image_bytes: int = 20_000_000  # uploads larger than this are refused unread
     max_image_pixels: int = 40_000_000  # refused before decoding (30000 x 30000 bombs end here)
     max_image_side: int = 2048  # longer sides are downscaled to this, with a notice
@@ -68,6 +79,13 @@ class ModelsConfig:
     memory_budget_bytes: int | None = None  # None: free device memory / available RAM
     local_paths: dict[str, str] = field(default_factory=dict)  # catalog id -> local folder
     remote: tuple[RemoteModelConfig, ...] = ()  # OpenAI-compatible servers elsewhere (README "Scale out")
+    allow_calibration: bool | None = None  # GPTQ calibration on request; None: on locally, off on a Space
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    keep_runs: int = 20  # finished runs kept in $PLAYGROUND_CACHE/finetuned; the oldest go when a new one starts
+    max_total_bytes: int | None = None  # and/or a disk budget for all of them (None: no budget)
 
 
 @dataclass(frozen=True)
@@ -75,17 +93,42 @@ class AppConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 def load_config(path: Path | None = None) -> AppConfig:
-    """Read a YAML config (or the defaults when path is None); unknown keys raise ConfigError."""
+    """Read a YAML config (or the defaults when path is None); unknown keys and bad values raise ConfigError."""
     if path is None:
-        return AppConfig()
+        return check_config(AppConfig())
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"Cannot read config {path}: {exc}") from exc
-    return build_dataclass(AppConfig, raw, "")
+    return check_config(build_dataclass(AppConfig, raw, ""))
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SMALL_EVENT_THREADS = 8  # worker threads kept for Stop, refresh, uploads while generation is at its bound
+POSITIVE = ("server.max_queue", "server.concurrency", "server.cache_sweep_s", "server.cache_max_age_s",
+            "server.max_threads", "server.max_in_flight", "server.max_in_flight_per_client",
+            "limits.max_compare_prompt_tokens",
+            "limits.max_new_tokens", "limits.max_prompt_chars", "limits.max_upload_bytes", "finetune.keep_runs")
+
+
+def check_config(cfg: AppConfig) -> AppConfig:
+    """cfg if every value is usable, else ConfigError naming the key."""
+    if cfg.server.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"'server.log_level' must be one of {', '.join(LOG_LEVELS)}, got {cfg.server.log_level!r}.")
+    for key in POSITIVE:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value < 1:
+            raise ConfigError(f"'{key}' must be at least 1, got {value!r}.")
+    server = cfg.server
+    if server.max_in_flight + 1 + server.heavy_waiting + SMALL_EVENT_THREADS > server.max_threads:
+        raise ConfigError(f"'server.max_in_flight' + 1 + 'server.heavy_waiting' must leave {SMALL_EVENT_THREADS} of "
+                          f"'server.max_threads' ({server.max_threads}) free, or the busy message cannot fire.")
+    return cfg
 
 
 def build_dataclass(cls: type[T], raw: Any, where: str) -> T:

@@ -72,7 +72,8 @@ def gptq4(registry: ModelRegistry):
 
 
 # A 4K window keeps "document longer than the window" tests to seconds on 2 CPU cores.
-UI_CONFIG = AppConfig(limits=LimitsConfig(max_context_tokens=4096))
+# A 4 MB upload limit keeps the oversized-upload test to a few MB.
+UI_CONFIG = AppConfig(limits=LimitsConfig(max_context_tokens=4096, max_upload_bytes=4_000_000))
 
 
 def free_port() -> int:
@@ -84,13 +85,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(registry: ModelRegistry) -> Iterator[str]:
     """One running app for the UI and API tests (tabs, /chat, /caption and /v1), on a free loopback port."""
-    from app import build_app, build_service, server_kwargs
+    from app import build_app, build_service, launch_kwargs
 
     service = build_service(registry, UI_CONFIG)
     demo = build_app(registry, UI_CONFIG, service)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                app_kwargs=server_kwargs(service, UI_CONFIG))
+                **launch_kwargs(service, UI_CONFIG))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -56,3 +56,28 @@ def test_on_zerogpu_app_imports_spaces_before_torch_and_wraps_chat_in_spaces_gpu
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[0] == {"event": "import", "torch_already_imported": False}
     assert {"event": "gpu", "task": "_run", "size": "large", "dynamic": True} in events
+
+
+def test_a_config_error_at_start_up_is_one_line_and_exit_status_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server:\n  prot: 1\n")
+    for argv, env in (([f"--config={bad}"], {}), ([], {"PLAYGROUND_AUTH": "nopassword"})):
+        proc = subprocess.run([sys.executable, "app.py", *argv], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, **env})
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("config error:")]
+        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_gptq_calibration_is_off_by_default_on_a_space_and_on_locally(registry, monkeypatch):
+    from dataclasses import replace
+
+    from app import build_service
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert build_service(registry, AppConfig()).allow_calibration
+    monkeypatch.setenv("SPACE_ID", "someone/playground")
+    assert not build_service(registry, AppConfig()).allow_calibration
+    cfg = AppConfig()
+    assert build_service(registry, replace(cfg, models=replace(cfg.models, allow_calibration=True))).allow_calibration

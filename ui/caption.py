@@ -10,12 +10,15 @@ from typing import Any
 import gradio as gr
 
 from core.config import AppConfig
+from core.errors import PlaygroundError
 from core.generation.images import load_image
 from core.generation.sampling import SamplingParams
 from core.generation.vision import STYLE_PROMPTS, VisionRequest
 from core.paths import ASSETS
+from core.serving.request_log import RequestRecord, log_refused
 from core.serving.service import Notice, Service, ServiceEvent
 from ui import caption_batch
+from ui.access import client_of
 from ui.chat import to_turns
 from ui.controls import model_picker, sampling_controls, to_params
 from ui.streaming import stream_into_chat, stream_text
@@ -43,11 +46,15 @@ def _path_of_upload(image: gr.Image, payload: Any) -> str | None:
 
 def caption_events(service: Service, image_path: str | None, question: str, style: str,
                    history: list[dict[str, Any]], model_id: str, precision: str, params: SamplingParams,
-                   session: str | None = None) -> Iterator[ServiceEvent]:
+                   session: str | None = None, client: str | None = None) -> Iterator[ServiceEvent]:
     """Check the image now (a bad one raises before anything is shown); its notices come first, then the answer."""
-    prepared = load_image(image_path, service.limits)
+    try:
+        prepared = load_image(image_path, service.limits)
+    except PlaygroundError as exc:
+        log_refused(RequestRecord("/caption", model_id, precision), exc)
+        raise
     request = VisionRequest(prepared.image, question or "", style, to_turns(history))  # type: ignore[arg-type]
-    events = service.stream(request, model_id, precision, params, session=session)
+    events = service.stream(request, model_id, precision, params, session=session, client=client)
     return itertools.chain((Notice(text) for text in prepared.notices), events)
 
 
@@ -86,9 +93,10 @@ def build(service: Service, cfg: AppConfig) -> None:
         first = {"role": "user", "content": [{"path": path}, prompt] if path else prompt}
         shown = [*history, first if not history else {"role": "user", "content": prompt},
                  {"role": "assistant", "content": ""}]
-        params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
+        sampling = (temperature, top_p, top_k, repetition, max_new, seed)
         yield from stream_into_chat(lambda: caption_events(service, path, text, chosen_style, history, model_id,
-                                                           prec, params, session_key(request)),
+                                                           prec, to_params(*sampling), session_key(request),
+                                                           client_of(request)),
                                     history, shown, text, strip=True, meter_before=meter_now,
                                     updates_per_s=cfg.server.stream_updates_per_s)
 
@@ -120,11 +128,13 @@ def build_api(service: Service, cfg: AppConfig) -> None:
 
     def caption(image: str | None, question: str = "", style: str = "short", model: str = cfg.models.default_vision,
                 precision: str = "", max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.95,
-                top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
+                top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0,
+                request: gr.Request | None = None) -> Iterator[str]:
         """Stream the caption (or the answer to `question`) for one image: the text so far at each step."""
         prec = precision or service.registry.hardware.full_precision.value
-        params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
-        yield from stream_text(lambda: caption_events(service, image, question, style, [], model, prec, params),
+        sampling = (temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
+        yield from stream_text(lambda: caption_events(service, image, question, style, [], model, prec,
+                                                      to_params(*sampling), client=client_of(request)),
                                strip=True, updates_per_s=cfg.server.stream_updates_per_s)
 
     with gr.Column(visible=False):

@@ -13,9 +13,11 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.documents import read_document
 from core.generation.prompting import ChatRequest, ChatTurn
-from core.serving.service import ContextMeter, Finished, Service, ServiceEvent, TextDelta
+from core.serving.service import ContextMeter, Finished, Notice, Service, ServiceEvent, TextDelta
 from ui import conversations
+from ui.access import client_of
 from ui.controls import draw_seed, is_metrics, model_picker, sampling_controls, text_of, to_params
+from ui.errors import public_text
 from ui.streaming import stream_into_chat, stream_text
 
 TASKS = {
@@ -116,20 +118,21 @@ def build(service: Service, cfg: AppConfig) -> None:
         shown = [*history, *chip, {"role": "user", "content": text or "(document)"},
                  {"role": "assistant", "content": ""}]
         chat_request = ChatRequest(text or "", to_turns(history), sys_prompt or "", doc, answer_start)
-        used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
-        params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)
         finished: list[Finished] = []
 
         def events() -> Iterator[ServiceEvent]:
-            started = service.stream(chat_request, model_id, prec, params, session=session_key(request))
-            for event in chain([TextDelta(answer_start)], started):
+            used_seed = draw_seed(seed)  # a new one per answer unless the user fixed it: Regenerate samples anew
+            params = to_params(temperature, top_p, top_k, repetition, max_new, used_seed)  # checked: a toast if bad
+            started = service.stream(chat_request, model_id, prec, params, session=session_key(request),
+                                     client=client_of(request))
+            seed_note = [Notice(f"seed {params.seed}")] if params.temperature > 0 else []
+            for event in chain(seed_note, [TextDelta(answer_start)], started):
                 if isinstance(event, ContextMeter) and chip:
                     chip[0].update(document_chip(doc, event.document_tokens))
                 finished.extend([event] if isinstance(event, Finished) else [])
                 yield event
 
-        notices = [f"seed {used_seed}"] if temperature > 0 else []
-        for update in stream_into_chat(events, history, shown, text, notices, meter_before=meter_now,
+        for update in stream_into_chat(events, history, shown, text, meter_before=meter_now,
                                        updates_per_s=cfg.server.stream_updates_per_s):
             yield *update, gr.skip(), gr.skip()
         if finished and chip:  # sent: the next message goes without it
@@ -164,7 +167,7 @@ def build(service: Service, cfg: AppConfig) -> None:
         try:
             return read_document(path, cfg.limits.max_document_bytes) if path else gr.skip()
         except PlaygroundError as exc:
-            gr.Warning(str(exc), title="Not attached")
+            gr.Warning(public_text(str(exc)), title="Not attached")
             return gr.skip()
 
     def on_stop(request: gr.Request) -> None:
@@ -215,12 +218,14 @@ def build_api(service: Service, cfg: AppConfig) -> None:
 
     def chat(message: str, system: str = "", document: str = "", model: str = cfg.models.default_text,
              precision: str = "", max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 0.95,
-             top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0) -> Iterator[str]:
+             top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0,
+             request: gr.Request | None = None) -> Iterator[str]:
         """Stream the answer to one message (the text so far at each step)."""
         prec = precision or service.registry.hardware.full_precision.value
-        params = to_params(temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed)
-        request = ChatRequest(message or "", (), system or "", document or "")
-        yield from stream_text(lambda: service.stream(request, model, prec, params),
+        chat_request = ChatRequest(message or "", (), system or "", document or "")
+        yield from stream_text(lambda: service.stream(chat_request, model, prec,
+                                                      to_params(temperature, top_p, top_k, repetition_penalty,
+                                                                max_new_tokens, seed), client=client_of(request)),
                                updates_per_s=cfg.server.stream_updates_per_s)
 
     gr.api(chat, api_name="chat", concurrency_limit=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -47,15 +48,16 @@ def sampling_controls(cfg: AppConfig, prefix: str, max_new_tokens: int = 256, te
 
 def to_params(temperature: float, top_p: float, top_k: float, repetition_penalty: float,
               max_new_tokens: float, seed: float | None) -> SamplingParams:
-    """Widget values -> SamplingParams (seed -1 or empty = random)."""
-    chosen_seed = None if seed is None or int(seed) < 0 else int(seed)
-    return SamplingParams(int(max_new_tokens), float(temperature), float(top_p), int(top_k),
-                          float(repetition_penalty), chosen_seed)
+    """Widget values -> SamplingParams (seed -1 or empty = random); BadSettingError for values no model takes."""
+    return SamplingParams.from_values(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed)
 
 
-def draw_seed(seed: float | None) -> int:
-    """The seed the user fixed (0 or more), else a fresh one, so each answer can be reproduced from its metrics."""
-    return int(seed) if seed is not None and int(seed) >= 0 else secrets.randbelow(2**31)
+def draw_seed(seed: float | None) -> float:
+    """The seed the user fixed (0 or more), else a fresh one, so each answer can be reproduced from its metrics.
+    A value that is not a finite number is passed on for to_params to refuse with a message."""
+    if seed is None or (isinstance(seed, int | float) and math.isfinite(seed) and seed < 0):
+        return secrets.randbelow(2**31)
+    return seed
 
 
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,

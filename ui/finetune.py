@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,6 +19,7 @@ from core.finetune.jobs import JobBook, JobRequest, JobStatus
 from core.finetune.training import TrainSettings
 from core.paths import ASSETS
 from core.serving.service import Service
+from ui.errors import public_text, user_error
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
 EXAMPLES = {"classify": ASSETS / "data" / "finance_headlines.csv", "lora": ASSETS / "data" / "instructions.jsonl"}
@@ -33,17 +35,16 @@ def curve(status: JobStatus) -> pd.DataFrame:
 
 def report(status: JobStatus) -> str:
     if status.error:
-        return f"**Failed:** {status.error}"
+        return f"**Failed:** {public_text(status.error)}"
     if status.result is None:
         return f"Training… step {status.step} / {status.total_steps or '?'}"
-    stopped = " (stopped early by you)" if status.result.stopped else ""
-    return f"**Done{stopped}:** {status.result.summary()}\n\nSaved to `{status.result.out_dir}`"
+    stopped = " (stopped early)" if status.result.stopped else ""
+    return f"**Done{stopped}:** {status.result.summary()}\n\nSaved as `{Path(status.result.out_dir).name}`"
 
 
-def build(service: Service, cfg: AppConfig) -> None:
+def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
     """The tab's layout and wiring; call inside a gr.Tab."""
     registry = service.registry
-    jobs = JobBook()
     models = [e.model_id for e in registry.catalog.of_kind("text")]
     with gr.Row():
         with gr.Column(scale=2):
@@ -80,7 +81,7 @@ def build(service: Service, cfg: AppConfig) -> None:
         try:
             columns = file_columns(path)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         label = next((c for c in columns if c.lower() in ("label", "sentiment", "class", "category")), columns[-1])
         text = next((c for c in columns if c != label), columns[0])
         return gr.Dropdown(choices=columns, value=text), gr.Dropdown(choices=columns, value=label)
@@ -88,7 +89,7 @@ def build(service: Service, cfg: AppConfig) -> None:
     def on_train(path: str | None, task_name: str, text: str, label: str, model_id: str, n_epochs: float,
                  rate: float, n_rows: float, frozen: float, request: gr.Request) -> Iterator[Any]:
         if not path:
-            raise gr.Error("Upload a training file first (or use the example data).")
+            raise user_error("Upload a training file first (or use the example data).")
         task_id = TASKS[task_name]
         try:
             settings = TrainSettings(epochs=float(n_epochs or 0), learning_rate=float(rate or 0),
@@ -97,14 +98,20 @@ def build(service: Service, cfg: AppConfig) -> None:
                 task_id, path, registry.catalog.get(model_id).source, model_id, settings, text or "", label or "",
                 float(frozen), int(n_rows or 0)))
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
-        yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
-        while not (state := job.status()).done:
-            yield report(state), curve(state), gr.skip(), gr.skip(), gr.skip()
-            time.sleep(POLL_S)
+            raise user_error(exc) from None
+        except (TypeError, ValueError, OverflowError):  # NaN, infinity or not a number at all
+            raise user_error("Epochs, learning rate, rows and the frozen share must be finite numbers.") from None
+        try:
+            yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
+            while not (state := job.status()).done:
+                yield report(state), curve(state), gr.skip(), gr.skip(), gr.skip()
+                time.sleep(POLL_S)
+        finally:  # gradio closes this generator when the browser session disconnects: the run ends with it
+            if not job.status().done:
+                job.interrupt()
         if state.error:
             yield report(state), curve(state), gr.skip(), "", gr.Button(interactive=True)
-            raise gr.Error(state.error)
+            raise user_error(state.error)
         usable = gr.Button(interactive=task_id == "lora")  # only an adapter can chat
         yield report(state), curve(state), usable, state.result.out_dir, gr.Button(interactive=True)
 
@@ -118,16 +125,16 @@ def build(service: Service, cfg: AppConfig) -> None:
             entry = adapter_entry(registry.catalog.get(model_id), folder)
             registry.register(entry)
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return f"**{entry.model_id}** is now in the Chat tab's model list (base {model_id} + this adapter)."
 
     def on_probe(text: str, folder: str) -> str:
         if not folder or not text.strip():
-            raise gr.Error("Train a classifier first, then type a text to classify.")
+            raise user_error("Train a classifier first, then type a text to classify.")
         try:
             best = classify_texts(folder, [text])[0]
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return f"{best.label} ({best.probability:.0%})"
 
     def on_example(task_name: str) -> str:
@@ -136,7 +143,8 @@ def build(service: Service, cfg: AppConfig) -> None:
     upload.change(on_file, [upload, task], [text_col, label_col], api_visibility="private")
     example.click(on_example, task, upload, api_visibility="private")
     train.click(on_train, [upload, task, text_col, label_col, model, epochs, lr, rows, freeze],
-                [status, plot, use, result_dir, train], api_name="finetune", concurrency_limit=1)
+                [status, plot, use, result_dir, train], api_name="finetune",
+                concurrency_limit=None)  # JobBook runs one at a time and refuses the rest at once
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
     use.click(on_use, [result_dir, model], status, api_name="finetune_use_in_chat")
     probe.submit(on_probe, [probe, result_dir], predicted, api_name="finetune_classify")

@@ -14,23 +14,25 @@ import pandas as pd
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.sampling import SamplingParams
-from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun, compare_precisions
+from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun
 from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
 from core.serving.remote_compare import add_remote_rows
+from core.serving.request_log import logged_request
 from core.serving.service import Service
+from ui.access import client_of
 from ui.controls import precision_choices, unavailable_note
+from ui.errors import user_error
 
 CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
 
 def run_comparison(service: Service, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
                    max_new_tokens: float, seed: float | None, progress: Any = None,
-                   remotes: list[str] | None = None) -> ComparisonRun:
-    """Widget values -> one compare_precisions call (greedy, so the outputs are comparable), plus remote rows."""
+                   remotes: list[str] | None = None, client: str | None = None) -> ComparisonRun:
+    """Widget values -> one Service.compare call (greedy, so the outputs are comparable), plus remote rows."""
     params = SamplingParams(max_new_tokens=int(max_new_tokens), temperature=0.0, seed=int(seed or 0))
-    params.check(cfg.limits.max_new_tokens)
     report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
-    run = compare_precisions(service.registry, model_id, list(precisions or []), prompt or "", params, report)
+    run = service.compare(model_id, list(precisions or []), prompt or "", params, client, report)
     return add_remote_rows(run, service.registry, service.remotes, list(remotes or []), report)
 
 
@@ -83,12 +85,14 @@ def build(service: Service, cfg: AppConfig) -> None:
         md_file = gr.File(label="Export Markdown", elem_id="quant-md")
 
     def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
-                   chosen_remotes: list[str], progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+                   chosen_remotes: list[str], request: gr.Request,
+                   progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         try:
-            run = run_comparison(service, cfg, model_id, chosen, text, max_tokens, seed_value, progress,
-                                 chosen_remotes)
+            with logged_request("/compare", model_id, ",".join(chosen or [])):
+                run = run_comparison(service, cfg, model_id, chosen, text, max_tokens, seed_value, progress,
+                                     chosen_remotes, client_of(request))
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
         charts = [frame[frame["decode tok/s"].notna()][["precision", col]] for col, _ in CHARTS]  # measured rows
         return (outputs_html(run), frame, *charts, *export_files(run))
@@ -100,7 +104,7 @@ def build(service: Service, cfg: AppConfig) -> None:
 
     model.change(on_model, model, [precisions, unavailable], api_visibility="private")
     compare.click(on_compare, [model, precisions, prompt, max_new, seed, remotes],
-                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=1)
+                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=None)
     build_api(service, cfg)
 
 
@@ -108,14 +112,16 @@ def build_api(service: Service, cfg: AppConfig) -> None:
     """/compare: the same comparison for gradio_client; returns the JSON export as a dict."""
 
     def compare(model: str, precisions: list[str], prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 32,
-                seed: int = 0, remotes: list[str] | None = None) -> dict:
+                seed: int = 0, remotes: list[str] | None = None, request: gr.Request | None = None) -> dict:
         try:
-            run = run_comparison(service, cfg, model, precisions, prompt, max_new_tokens, seed, None, remotes)
+            with logged_request("/compare", model, ",".join(precisions or [])):
+                run = run_comparison(service, cfg, model, precisions, prompt, max_new_tokens, seed, None, remotes,
+                                     client_of(request))
         except PlaygroundError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return json.loads(to_json(run))
 
-    gr.api(compare, api_name="compare", concurrency_limit=1)
+    gr.api(compare, api_name="compare", concurrency_limit=None)  # Service.compare bounds it, with a busy message
 
 
 def _quantized_defaults(choices: list[tuple[str, str]]) -> list[str]:

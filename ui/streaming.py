@@ -14,6 +14,7 @@ import gradio as gr
 from core.errors import PlaygroundError
 from core.serving.events import ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.pacing import pace
+from ui.errors import any_error, public_text
 
 LOADING = "Loading the model…"
 UPDATES_PER_S = 20.0  # ServerConfig.stream_updates_per_s
@@ -47,6 +48,7 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
 
     On a PlaygroundError a toast says why; the conversation goes back to `history`, the meter to `meter_before` and
     the typed text back into the box. No gr.Error: it would paint an error overlay over chat, meter and input.
+    Any other error (a bug) gives the text back too, then a logged reference.
     """
     try:
         events = open_events()  # validation errors are raised here, before anything is shown
@@ -58,9 +60,12 @@ def stream_into_chat(open_events: Callable[[], Iterable[ServiceEvent]], history:
                               "metadata": {"title": metrics, "status": "done"}})
             yield shown, meter, gr.skip()
     except PlaygroundError as exc:
-        gr.Warning(str(exc), title="Not sent")
+        gr.Warning(public_text(str(exc)), title="Not sent")
         yield history, gr.skip() if meter_before is None else meter_before, gr.Textbox(value=typed, interactive=True)
         return
+    except Exception as exc:  # noqa: BLE001 - a bug too must give the text back and re-enable the box
+        yield history, gr.skip(), gr.Textbox(value=typed, interactive=True)
+        raise any_error(exc) from None
     yield gr.skip(), gr.skip(), gr.Textbox(interactive=True)
 
 
@@ -70,5 +75,5 @@ def stream_text(open_events: Callable[[], Iterable[ServiceEvent]], strip: bool =
     try:
         for partial, _meter, _metrics in answer_parts(pace(open_events(), updates_per_s)):
             yield partial.lstrip() if strip else partial
-    except PlaygroundError as exc:
-        raise gr.Error(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a readable message, never a bare "Error"
+        raise any_error(exc) from None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,8 +14,10 @@ import torch
 
 from core.errors import BusyError, OutOfMemoryError, PlaygroundError
 from core.finetune.data import DataLimits, load_chats, load_labeled
+from core.finetune.runs import prune_runs, reserve_run_dir, set_aside_interrupted
 from core.finetune.training import Progress, TrainSettings
 from core.paths import cache_root
+from core.serving.request_log import RequestRecord, logger
 
 Task = Literal["classify", "lora"]
 
@@ -38,7 +42,7 @@ class JobRequest:
     label_col: str = ""
     freeze_fraction: float = 0.8
     max_rows: int = 0  # use only the first rows (0 = all)
-    out_dir: Path = field(default_factory=lambda: output_root() / time.strftime("run-%Y%m%d-%H%M%S"))
+    out_dir: Path | None = None  # None: a new unique folder under the book's root
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,15 @@ class JobStatus:
 class FineTuneJob:
     """One training run in a background thread; data is checked before the thread starts."""
 
-    def __init__(self, request: JobRequest) -> None:
+    def __init__(self, request: JobRequest, root: Path | None = None) -> None:
         request.settings.check()
-        self.request = request
         self.progress = Progress()
         self.data = self._load(request)
+        self.request = dataclasses.replace(request, out_dir=request.out_dir or reserve_run_dir(root or output_root()))
         self.result: Any | None = None
         self.error: str | None = None
+        self.interrupted = False
+        self.started = time.time()
         self._thread = threading.Thread(target=self._run, name="finetune", daemon=True)
 
     @staticmethod
@@ -81,21 +87,41 @@ class FineTuneJob:
         from core.finetune.lora import train_lora
 
         r = self.request
+        record = RequestRecord("/finetune", r.base_model_id, r.task)
         try:
             if r.task == "lora":
-                self.result = train_lora(self.data, r.source, r.out_dir, r.settings, progress=self.progress)
+                result = train_lora(self.data, r.source, r.out_dir, r.settings, progress=self.progress)
             else:
-                self.result = train_classifier(self.data, r.source, r.out_dir, r.settings, r.freeze_fraction,
-                                               progress=self.progress)
+                result = train_classifier(self.data, r.source, r.out_dir, r.settings, r.freeze_fraction,
+                                          progress=self.progress)
+            if self.interrupted:  # kept, but apart from the runs people finished
+                result = dataclasses.replace(result, out_dir=str(set_aside_interrupted(Path(result.out_dir))))
+            self.result = result
+            record.outcome = "interrupted" if self.interrupted else "stopped" if result.stopped else "ok"
         except PlaygroundError as exc:
             self.error = str(exc)
+            record.outcome = f"refused {type(exc).__name__}: {exc}"
         except torch.OutOfMemoryError:
             self.error = str(OutOfMemoryError("Out of memory while training: lower the batch size or max length."))
+            record.outcome = f"refused OutOfMemoryError: {self.error}"
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a dead thread
             self.error = str(TrainingError(f"Training failed: {type(exc).__name__}: {exc}"))
+            record.outcome = f"bug {type(exc).__name__}"
+            logger.error(record.line(), exc_info=True)
+        finally:
+            if self.result is None and r.out_dir is not None:
+                with contextlib.suppress(OSError):
+                    r.out_dir.rmdir()  # the reserved folder, if nothing was saved into it
+        if not record.outcome.startswith("bug"):
+            logger.info(record.line() + f" steps={self.progress.step}")
 
     def stop(self) -> None:
         self.progress.stop.set()
+
+    def interrupt(self) -> None:
+        """Stop at the next step because the session that started it went away; the result is set aside."""
+        self.interrupted = True
+        self.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -110,20 +136,29 @@ class FineTuneJob:
 class JobBook:
     """The app's running fine-tunes by session; one at a time, since training uses every core."""
 
-    def __init__(self, max_running: int = 1) -> None:
+    def __init__(self, max_running: int = 1, root: Path | None = None, keep_runs: int = 20,
+                 max_total_bytes: int | None = None) -> None:
         self.max_running = max_running
+        self.root = root or output_root()
+        self.keep_runs, self.max_total_bytes = keep_runs, max_total_bytes
         self._jobs: dict[str, FineTuneJob] = {}
         self._lock = threading.Lock()
 
     def start(self, session: str, request: JobRequest) -> FineTuneJob:
-        """Check the data, then train in the background; BusyError while another run is going."""
+        """Check the data, prune old runs, then train in the background; BusyError while another run is going."""
         with self._lock:
             running = [j for j in self._jobs.values() if not j.status().done]
             if len(running) >= self.max_running:
                 raise BusyError("A fine-tune is already running; wait for it or stop it first.")
-            job = self._jobs[session] = FineTuneJob(request)
+            prune_runs(self.root, self.keep_runs - 1, self.max_total_bytes)  # room for this one: keep_runs in all
+            job = self._jobs[session] = FineTuneJob(request, self.root)
             return job.start()
 
     def get(self, session: str) -> FineTuneJob | None:
         with self._lock:
             return self._jobs.get(session)
+
+    def running(self) -> list[FineTuneJob]:
+        """Jobs still training, oldest first."""
+        with self._lock:
+            return sorted((j for j in self._jobs.values() if not j.status().done), key=lambda j: j.started)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from core.errors import EmptyInputError, InputTooLongError
+from core.errors import BadSettingError, EmptyInputError, InputTooLongError
+from core.generation.user_text import Escaper
 
 Role = Literal["user", "assistant"]
 DOCUMENT_TEMPLATE = "Document:\n{document}\n\n{message}"
@@ -31,8 +32,31 @@ class ChatRequest:
                 + sum(len(t.content) for t in self.history))
 
     def check_size(self, max_chars: int) -> None:
-        """Refuse text so large that even tokenizing it would stall the server."""
+        """Refuse text that is not text (wrong type, not encodable) or so large that tokenizing it would stall."""
+        check_texts({"message": self.message, "system prompt": self.system, "document": self.document,
+                     "answer so far": self.answer_start})
+        check_turns(self.history)
         check_chars(self.text_chars(), max_chars)
+
+
+def check_texts(fields: dict[str, object]) -> None:
+    """BadSettingError naming the field when a value is not a str or cannot be encoded as UTF-8 (lone surrogates)."""
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            raise BadSettingError(f"The {name} must be text, got {type(value).__name__}.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadSettingError(f"The {name} has a character that is not valid Unicode (position {exc.start}); "
+                                  "remove it and try again.") from None
+
+
+def check_turns(history: tuple[ChatTurn, ...]) -> None:
+    """Each earlier turn is a ChatTurn of a user or an assistant with text content."""
+    for i, turn in enumerate(history):
+        if not isinstance(turn, ChatTurn) or turn.role not in ("user", "assistant"):
+            raise BadSettingError(f"History item {i + 1} must be a user or assistant message.")
+        check_texts({f"history message {i + 1}": turn.content})
 
 
 def check_chars(size: int, max_chars: int) -> None:
@@ -79,7 +103,8 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
             f"Max new tokens ({max_new_tokens:,}) leaves no room for a prompt in the {window:,}-token window."
         )
     history, document = list(request.history), request.document
-    doc_ids: list[int] = tokenizer(document, add_special_tokens=False)["input_ids"] if document else []
+    doc_ids: list[int] = (tokenizer(document, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+                          if document else [])
     kept_doc = len(doc_ids)
     ids = render(tokenizer, request, history, document)
     if len(ids) > budget and history:
@@ -115,13 +140,16 @@ def drop_oldest_turns(tokenizer: Any, request: ChatRequest, history: list[ChatTu
 
 
 def render(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str) -> list[int]:
-    """Token ids of system + history + the new user turn, ending with the assistant prompt (+ answer_start)."""
+    """Token ids of system + history + the new user turn, ending with the assistant prompt (+ answer_start);
+    user text stays text."""
+    escaper = Escaper(tokenizer)
     message = DOCUMENT_TEMPLATE.format(document=document, message=request.message) if document else request.message
     messages = [{"role": "system", "content": request.system}] if request.system.strip() else []
     messages += [{"role": t.role, "content": t.content} for t in history]
     messages.append({"role": "user", "content": message})
+    messages = [{**m, "content": escaper.escape(m["content"])} for m in messages]
     if getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return list(tokenizer(text + request.answer_start, add_special_tokens=False)["input_ids"])
-    plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:" + request.answer_start
-    return list(tokenizer(plain)["input_ids"])
+        return escaper.encode(text + escaper.escape(request.answer_start))
+    plain = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+    return escaper.encode(plain + escaper.escape(request.answer_start), add_special_tokens=True)

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from core.errors import BadSettingError, InputTooLongError
-from core.generation.prompting import ChatTurn, ContextPlan, check_chars
+from core.generation.prompting import ChatTurn, ContextPlan, check_chars, check_texts, check_turns
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream
+from core.generation.user_text import Escaper, special_strings
 from core.models.loading import LoadedModel
 
 CaptionStyle = Literal["short", "detailed"]
@@ -42,7 +43,11 @@ class VisionRequest:
         return len(self.question) + len(self.system) + sum(len(t.content) for t in self.history)
 
     def check_size(self, max_chars: int) -> None:
-        """Refuse text so large that even tokenizing it would stall the server."""
+        """Refuse text that is not text (wrong type, not encodable) or so large that tokenizing it would stall."""
+        check_texts({"question": self.question, "system prompt": self.system, "style": self.style})
+        check_turns(self.history)
+        if self.style not in STYLE_PROMPTS:
+            raise BadSettingError(f"Unknown caption style '{self.style}'. Choose one of: {', '.join(STYLE_PROMPTS)}.")
         check_chars(self.text_chars(), max_chars)
 
 
@@ -101,9 +106,23 @@ def stream_caption(loaded: LoadedModel, request: VisionRequest, params: Sampling
 
 
 def _encode(processor: Any, request: VisionRequest, history: list[ChatTurn]) -> dict[str, torch.Tensor]:
-    text = processor.apply_chat_template(vision_messages(request, history), add_generation_prompt=True)
-    encoded = processor(images=[request.image], text=text, return_tensors="pt")
-    return {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+    """Processor inputs with user text kept as text: a typed `<image_placeholder>` is not an image slot."""
+    escaper = Escaper(processor.tokenizer, special_strings_of(processor))
+    messages = vision_messages(request, history)
+    for message in messages:
+        message["content"] = [{**c, "text": escaper.escape(c["text"])} if c["type"] == "text" else c
+                              for c in message["content"]]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    text = text.replace(processor.image_token, processor.image_token * processor.num_image_tokens)
+    ids = torch.tensor([escaper.encode(text, add_special_tokens=True)], dtype=torch.long)  # BOS as the processor
+    pixels = processor.image_processor(images=[request.image], return_tensors="pt")
+    tensors = {k: v for k, v in pixels.items() if isinstance(v, torch.Tensor)}
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), **tensors}
+
+
+def special_strings_of(processor: Any) -> list[str]:
+    """The tokenizer's special strings plus the processor's image token."""
+    return sorted({*special_strings(processor.tokenizer), processor.image_token}, key=len, reverse=True)
 
 
 def processor_of(loaded: LoadedModel) -> Any:

@@ -39,6 +39,11 @@ def is_complete(path: Path) -> bool:
     return (path / COMPLETE).exists() and (path / "config.json").exists()
 
 
+def needs_calibration(entry: CatalogEntry, bits: int) -> bool:
+    """True when loading entry at bits would calibrate first (no pre-quantized source, nothing in the cache)."""
+    return not is_gptq_checkpoint(entry.source) and not is_complete(checkpoint_dir(entry, bits))
+
+
 def is_gptq_checkpoint(source: str) -> bool:
     """True for a local folder already holding a GPTQ checkpoint (GPTQModel or AutoGPTQ format)."""
     folder = Path(source)

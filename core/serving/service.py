@@ -12,20 +12,32 @@ import threading
 import time
 from collections.abc import Iterator
 
-from core.config import LimitsConfig
-from core.errors import BadSettingError, EmptyInputError, ModelUnavailableError, UnsupportedPrecisionError
+from core.config import LimitsConfig, ServerConfig
+from core.errors import (
+    BadSettingError,
+    EmptyInputError,
+    InputTooLongError,
+    ModelUnavailableError,
+    PlaygroundError,
+    UnsupportedPrecisionError,
+)
 from core.generation.batch_caption import CaptionBatchRequest, caption_many
-from core.generation.prompting import ChatRequest
+from core.generation.prompting import ChatRequest, check_chars, check_texts
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
 from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
 from core.models.loading import ModelKey
+from core.quant import gptq
 from core.quant.backends import unavailable_reason
+from core.quant.comparison import ComparisonRun, Progress, compare_precisions
+from core.quant.loaders import GPTQ_BITS
+from core.serving.admission import Admission
 from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub
+from core.serving.request_log import RequestRecord, log_refused, logged_request
 from core.serving.runner import GpuRunner
 from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
@@ -40,20 +52,27 @@ class Service:
     """Validate, admit, route and stream generation requests for every front end."""
 
     def __init__(self, registry: ModelRegistry, limits: LimitsConfig, zero: ZeroGpuSection | None = None,
-                 decorate: GpuDecorator | None = None, remotes: RemoteHub | None = None) -> None:
-        self.registry, self.limits = registry, limits
+                 decorate: GpuDecorator | None = None, remotes: RemoteHub | None = None,
+                 server: ServerConfig | None = None, allow_calibration: bool = True) -> None:
+        self.registry, self.limits, self.allow_calibration = registry, limits, allow_calibration
         self.remotes = remotes or RemoteHub()  # models served elsewhere: routed to their server, never loaded here
         for entry in self.remotes.entries():  # in the catalog, so every picker and check sees them
             registry.register(entry)
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
         self.batch_runner = GpuRunner(self._serve_batch, registry, zero, decorate)
+        server = server or ServerConfig()
+        # Answers stream side by side (the batcher shares forward passes): no waiting line, refused beyond the bound.
+        self.generation = Admission("chat/caption", server.max_in_flight, 0, server.max_in_flight_per_client)
+        # A comparison loads and runs every precision in turn: one at a time, a short line, one per client.
+        self.heavy = Admission("compare", 1, server.heavy_waiting, 1)
 
     def validate(self, request: GenerationRequest | CaptionBatchRequest, model_id: str, precision: Precision | str,
                  params: SamplingParams) -> Precision:
         """Check settings, sizes, model and precision before anything loads; the parsed precision."""
         params.check(self.limits.max_new_tokens)
         request.check_size(self.limits.max_prompt_chars)
+        check_texts({"model": model_id, "precision": getattr(precision, "value", precision)})
         entry = self.registry.catalog.get(model_id)
         if isinstance(request, VisionRequest | CaptionBatchRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
@@ -68,19 +87,55 @@ class Service:
         reason = unavailable_reason(entry, chosen, self.registry.hardware)
         if reason:
             raise UnsupportedPrecisionError(f"{chosen.label} is not available for {model_id}: {reason}")
+        self.check_calibration(model_id, chosen)
         return chosen
+
+    def check_calibration(self, model_id: str, precision: Precision) -> None:
+        """Refuse a GPTQ precision that would calibrate on request when calibration is switched off."""
+        if self.allow_calibration or precision not in GPTQ_BITS:
+            return
+        if any(m.key.model_id == model_id and m.key.precision == precision for m in self.registry.resident()):
+            return
+        if gptq.needs_calibration(self.registry.catalog.get(model_id), GPTQ_BITS[precision]):
+            raise UnsupportedPrecisionError(
+                f"{precision.label} of {model_id} would need a GPTQ calibration first, and calibration is switched "
+                "off on this server (models.allow_calibration). Pick another precision.")
+
+    def compare(self, model_id: str, precisions: list[str], prompt: str, params: SamplingParams,
+                client: str | None = None, progress: Progress | None = None) -> ComparisonRun:
+        """compare_precisions under chat's size limits, one comparison at a time (a short line, then busy)."""
+        params.check(self.limits.max_new_tokens)
+        check_texts({"prompt": prompt, "model": model_id})
+        check_chars(len(prompt), self.limits.max_prompt_chars)
+        for precision in precisions or []:
+            self.check_calibration(model_id, parse_precision(precision))
+        with self.heavy.slot(client):
+            reference = self.registry.get(model_id, self.registry.hardware.full_precision)
+            tokens = len(reference.tokenizer(prompt)["input_ids"])
+            if tokens > self.limits.max_compare_prompt_tokens:
+                raise InputTooLongError(f"The prompt is {tokens:,} tokens; a comparison takes at most "
+                                        f"{self.limits.max_compare_prompt_tokens:,}. Shorten it.")
+            return compare_precisions(self.registry, model_id, precisions, prompt, params, progress)
 
     def stream(self, request: GenerationRequest, model_id: str, precision: Precision | str,
                params: SamplingParams, session: str | None = None,
-               stop: threading.Event | None = None) -> Iterator[ServiceEvent]:
+               stop: threading.Event | None = None, client: str | None = None) -> Iterator[ServiceEvent]:
         """Validate now, then the answer's events. Stop: `stop`, self.stop(session), or closing the iterator."""
-        chosen = self.validate(request, model_id, precision, params)
+        record = RequestRecord("/caption" if isinstance(request, VisionRequest) else "/chat", model_id,
+                               str(getattr(precision, "value", precision)))
+        try:
+            chosen = self.validate(request, model_id, precision, params)
+        except PlaygroundError as exc:
+            log_refused(record, exc)
+            raise
         event = stop or threading.Event()
         if session is not None:
             self.stops.begin(session, event)
         if self.remotes.serves(model_id):  # straight to its server: no GPU slot, no memory budget
-            return self._finish(self.remotes.stream(request, model_id, params, event), session, event)
-        return self._finish(self.runner.run(event, model_id, chosen.value, request, params, Notice), session, event)
+            events = self.remotes.stream(request, model_id, params, event)
+        else:
+            events = self.runner.run(event, model_id, chosen.value, request, params, Notice)
+        return self._finish(events, chosen, session, event, record, client)
 
     def caption_batch(self, request: CaptionBatchRequest, model_id: str, precision: Precision | str,
                       params: SamplingParams, session: str | None = None,
@@ -107,10 +162,17 @@ class Service:
         batcher = self.registry.batcher(loaded.key)
         return batcher.stream(inputs, params, stop, self.limits.stream_timeout_s, plan)
 
-    def _finish(self, events: Iterator[ServiceEvent], session: str | None,
-                stop: threading.Event) -> Iterator[ServiceEvent]:
+    def _finish(self, events: Iterator[ServiceEvent], precision: Precision, session: str | None,
+                stop: threading.Event, record: RequestRecord, client: str | None) -> Iterator[ServiceEvent]:
+        """The events, inside an admission slot and logged as one line; the session's Stop is released after."""
         try:
-            yield from events
+            with logged_request(record.endpoint, record.model, precision.value) as record, \
+                    self.generation.slot(client):
+                for event in events:
+                    if isinstance(event, Finished):
+                        record.prompt_tokens, record.new_tokens = event.stats.prompt_tokens, event.stats.new_tokens
+                        record.outcome = "stopped" if event.stats.stopped else "ok"
+                    yield event
         finally:
             if session is not None:
                 self.stops.finish(session, stop)

@@ -10,7 +10,7 @@ from core.errors import PlaygroundError
 from core.space.card import header_is_current, render_header, write_readme
 from core.space.config import ROOT, SPACE_CONFIG, load_space_config
 from core.space.deploy import deploy, plan_deploy
-from core.space.files import describe, upload_files
+from core.space.files import describe, describe_left_out, select_files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _files(args: argparse.Namespace) -> int:
-    print(describe(upload_files(load_space_config(args.config), args.root)))
+    selection = select_files(load_space_config(args.config), args.root)
+    print(describe(selection.files))
+    print(describe_left_out(selection.left_out))
     return 0
 
 

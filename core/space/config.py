@@ -62,6 +62,7 @@ class SpaceModels:
 class UploadSection:
     max_file_bytes: int = 10_000_000
     exclude: list[str] = field(default_factory=list)  # fnmatch patterns on repo-relative paths
+    allow_hidden: list[str] = field(default_factory=list)  # dot-files to publish anyway (never secrets)
 
 
 @dataclass(frozen=True)

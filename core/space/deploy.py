@@ -15,7 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from core.errors import PlaygroundError
 from core.space.card import header_is_current
 from core.space.config import SpaceConfig
-from core.space.files import UploadFile, upload_files
+from core.space.files import LeftOut, UploadFile, describe_left_out, select_files
 
 NOTHING_CHANGED = "Nothing was changed on the Hub."
 
@@ -31,6 +31,7 @@ class DeployPlan:
     files: list[UploadFile]
     variables: dict[str, str]
     private: bool
+    left_out: list[LeftOut] = field(default_factory=list)
 
     def describe(self) -> str:
         """What deploy --yes would do, in words."""
@@ -41,6 +42,7 @@ class DeployPlan:
             f"Upload:    {len(self.files)} files, {size:.1f} MB (python -m core.space files lists them)",
             f"Variables: {', '.join(self.variables) or 'none'}",
             f"Hardware:  {self.hardware}",
+            describe_left_out(self.left_out),
         ])
 
 
@@ -55,8 +57,9 @@ def plan_deploy(cfg: SpaceConfig, root: Path) -> DeployPlan:
     if not header_is_current(cfg, root / "README.md"):
         raise DeployError("README.md's header does not match spaces_config.yaml: run "
                           f"`python -m core.space render --write` first. {NOTHING_CHANGED}")
-    return DeployPlan(cfg.space.repo_id, cfg.space.hardware, upload_files(cfg, root), dict(cfg.variables),
-                      cfg.space.private)
+    selection = select_files(cfg, root)
+    return DeployPlan(cfg.space.repo_id, cfg.space.hardware, selection.files, dict(cfg.variables),
+                      cfg.space.private, selection.left_out)
 
 
 def deploy(plan: DeployPlan, root: Path, token: str | None = None,

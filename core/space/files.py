@@ -1,4 +1,4 @@
-"""What a deploy uploads: the files git does not ignore, minus the excluded ones, each under the size limit."""
+"""What a deploy uploads: files git does not ignore, minus secrets, hidden and excluded ones, each under the limit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.config import ConfigError
 from core.space.config import SpaceConfig
+from core.space.deny import hidden_reason, secret_reason
 
 REQUIRED = ("app.py", "core/", "ui/", "assets/", "requirements.txt", "README.md", "spaces_config.yaml")
 NEVER = (".venv/*", "*/.venv/*", "*__pycache__/*", "*.pyc", ".git/*", ".cache/*", ".pytest_cache/*",
@@ -23,11 +24,33 @@ class UploadFile:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    path: str  # repo-relative
+    reason: str  # for people: "secret: name matches *.pem", "upload.exclude: tests/*"...
+
+
+@dataclass(frozen=True)
+class Selection:
+    files: list[UploadFile]
+    left_out: list[LeftOut]
+
+
 def upload_files(cfg: SpaceConfig, root: Path) -> list[UploadFile]:
     """Every file a deploy would upload, sorted; ConfigError when one is too large or a required one is missing."""
-    patterns = (*NEVER, *cfg.upload.exclude)
-    chosen = [p for p in candidate_paths(root) if not any(fnmatch.fnmatch(p, pat) for pat in patterns)]
-    files = [UploadFile(p, (root / p).stat().st_size) for p in sorted(chosen) if (root / p).is_file()]
+    return select_files(cfg, root).files
+
+
+def select_files(cfg: SpaceConfig, root: Path) -> Selection:
+    """The upload list and every file left out with its reason; ConfigError as upload_files."""
+    chosen, left_out = [], []
+    for path in sorted(candidate_paths(root)):
+        reason = leave_out_reason(path, cfg)
+        if reason:
+            left_out.append(LeftOut(path, reason))
+        elif (root / path).is_file():
+            chosen.append(path)
+    files = [UploadFile(p, (root / p).stat().st_size) for p in chosen]
     too_big = [f for f in files if f.size_bytes > cfg.upload.max_file_bytes]
     if too_big:
         names = ", ".join(f"{f.path} ({f.size_bytes / 1e6:.1f} MB)" for f in too_big)
@@ -37,7 +60,21 @@ def upload_files(cfg: SpaceConfig, root: Path) -> list[UploadFile]:
     missing = [r for r in REQUIRED if not any(p == r or (r.endswith("/") and p.startswith(r)) for p in paths)]
     if missing:
         raise ConfigError(f"The upload would miss {', '.join(missing)}: check upload.exclude in spaces_config.yaml.")
-    return files
+    return Selection(files, left_out)
+
+
+def leave_out_reason(path: str, cfg: SpaceConfig) -> str | None:
+    """Why a candidate is not uploaded (secrets first: a secret is never published, whatever else says), or None."""
+    reason = secret_reason(path)
+    if reason:
+        return reason
+    for pattern in NEVER:
+        if fnmatch.fnmatch(path, pattern):
+            return f"cache or venv: {pattern}"
+    for pattern in cfg.upload.exclude:
+        if fnmatch.fnmatch(path, pattern):
+            return f"upload.exclude: {pattern}"
+    return hidden_reason(path, cfg.upload.allow_hidden)
 
 
 def candidate_paths(root: Path) -> list[str]:
@@ -59,3 +96,15 @@ def describe(files: list[UploadFile]) -> str:
     lines = [f"{f.size_bytes:>12,}  {f.path}" for f in files]
     total = sum(f.size_bytes for f in files)
     return "\n".join([*lines, f"{len(files)} files, {total / 1e6:.1f} MB"])
+
+
+def describe_left_out(left_out: list[LeftOut]) -> str:
+    """Secrets and hidden files one a line (each must be seen); excluded folders summed up per pattern."""
+    lines, counts = [], {}
+    for item in left_out:
+        if item.reason.startswith(("secret", "hidden")):
+            lines.append(f"  {item.path}  ({item.reason})")
+        else:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+    lines += [f"  {n} file{'s' * (n != 1)}  ({reason})" for reason, n in counts.items()]
+    return "\n".join([f"Left out ({len(left_out)} files):", *lines]) if left_out else "Left out: nothing."

@@ -37,3 +37,14 @@ def test_wrong_type_is_an_error_naming_the_key(tmp_path: Path):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         AppConfig().server.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("body", "key"), [("server:\n  log_level: LOUD\n", "server.log_level"),
+                                           ("limits:\n  max_upload_bytes: 0\n", "limits.max_upload_bytes"),
+                                           ("finetune:\n  keep_runs: -1\n", "finetune.keep_runs"),
+                                           ("server:\n  max_in_flight: 36\n", "server.max_in_flight")])
+def test_bad_values_are_errors_naming_the_key(tmp_path: Path, body, key):
+    path = tmp_path / "c.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=key):
+        load_config(path)

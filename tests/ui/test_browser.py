@@ -199,3 +199,17 @@ def test_resources_tab_lists_the_resident_model_and_the_budget(page):  # after t
                            ".includes('bundled/qwen2-tiny')", timeout=30_000)  # loaded by the chat test
     assert "Memory budget" in page.inner_text("#resources-summary")
     page.screenshot(path=str(SHOTS / "resources.png"), full_page=True)
+
+
+def test_a_refused_message_comes_back_into_the_box_enabled(page):
+    page.click("#tab-chat-button")
+    page.fill("#chat-seed input[type=number]", "1e30")  # what gradio used to answer with a bare "Error"
+    page.press("#chat-seed input[type=number]", "Enter")
+    page.fill("#chat-input textarea", "Please keep this text.")
+    page.click("#chat-send")
+    page.wait_for_selector("text=seed must be at most", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#chat-input textarea').value === 'Please keep this text.'",
+                           timeout=30_000)
+    assert page.is_enabled("#chat-input textarea")
+    page.fill("#chat-seed input[type=number]", "0")
+    page.press("#chat-seed input[type=number]", "Enter")
