@@ -65,9 +65,10 @@ def test_stop_on_the_front_row_frees_it_and_the_others_keep_their_single_request
     assert sizes[:2] == [3, 2]  # the stopped row left at the step after its Stop
 
 
-def test_keep_takes_the_cache_rows_of_the_kept_rows(deepseek):
+def test_keep_takes_the_cache_rows_of_the_kept_rows_and_drops_the_padding_only_the_others_needed(deepseek):
     """BatchState.keep([1, 2]) must continue exactly as a batch prefilled with only those prompts."""
-    prompts = [inputs_for(deepseek, t)["input_ids"][0].tolist() for t in (TEXTS[1], TEXTS[0], TEXTS[3])]
+    texts = ("What is a list comprehension and when is it a good idea?", TEXTS[0], TEXTS[1])  # row 0 the longest
+    prompts = [inputs_for(deepseek, t)["input_ids"][0].tolist() for t in texts]
     pad = deepseek.tokenizer.eos_token_id
     with torch.inference_mode():
         full, logits = prefill(deepseek.model, prompts, ["a", "b", "c"], pad, "cpu")
@@ -76,5 +77,6 @@ def test_keep_takes_the_cache_rows_of_the_kept_rows(deepseek):
         alone, alone_logits = prefill(deepseek.model, prompts[1:], ["b", "c"], pad, "cpu")
         alone.next_ids = alone_logits.argmax(-1)
         assert full.rows == ["b", "c"] and torch.equal(full.next_ids, alone.next_ids)
-        assert full.mask.shape[1] == alone.mask.shape[1]  # padding only row 0 needed is dropped
+        assert torch.equal(full.mask, alone.mask) and torch.equal(full.positions, alone.positions)
+        assert full.mask.shape[1] == len(prompts[1]) < len(prompts[0])  # the columns only row 0 needed are gone
         torch.testing.assert_close(full.step(deepseek.model), alone.step(deepseek.model), atol=1e-4, rtol=1e-4)
