@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GGUF_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \
 	-DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: run test install install-dev lint models
+.PHONY: run test install install-dev lint models mutate
 
 run: install
 	$(PY) app.py
@@ -42,3 +42,11 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-gguf.txt $(VENV)/.inst
 models: install
 	$(PY) scripts/train_text_models.py
 	$(PY) scripts/train_vision_model.py
+
+# Mutation testing (not part of `make test` or CI; minutes per module on 2 cores). One module at a time; each mutant
+# runs only the fast tests (pyproject.toml [tool.mutmut]) that reach the mutated function. Results: mutmut results.
+MUTATE ?= core.models.budget core.quant.backends core.serving.batch_state core.generation.prompting \
+	core.serving.registry core.serving.batching
+mutate: install-dev
+	for module in $(MUTATE); do $(VENV)/bin/mutmut run --max-children 1 "$$module.*" || exit 1; done
+	$(VENV)/bin/mutmut results

@@ -5,9 +5,24 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from core.finetune.data import LabeledTexts, load_labeled
 from tests.core.finetune.conftest import HEADLINES, files_in
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def held_out_accuracy(folder: Path, held: LabeledTexts, max_length: int) -> float:
+    """The saved model's accuracy on every held-out row, computed here in one process."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    batch = tokenizer(list(held.texts), return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    with torch.no_grad():
+        predicted = model(**batch).logits.argmax(-1)
+    return float((predicted == torch.tensor(held.labels)).float().mean())
 
 
 def test_two_process_ddp_on_cpu_trains_and_writes_the_same_metrics(tmp_path, classifier):
@@ -23,6 +38,10 @@ def test_two_process_ddp_on_cpu_trains_and_writes_the_same_metrics(tmp_path, cla
     metrics = json.loads((out / "finetune.json").read_text())["metrics"]
     assert metrics.keys() == asdict(classifier).keys()  # same format as a single-process run
     assert metrics["world_size"] == 2 and metrics["epochs_run"] == 1.0
-    assert 0 <= metrics["accuracy"] <= 1 and [row["epoch"] for row in metrics["history"]] == [1.0]
+    assert [row["epoch"] for row in metrics["history"]] == [1.0]
+    train, held = load_labeled(data, "headline", "sentiment").split(0.2, 0)  # the CLI's defaults
+    assert (metrics["train_examples"], metrics["eval_examples"]) == (len(train), len(held))
+    assert metrics["baseline_accuracy"] == held.majority_accuracy()
+    assert metrics["accuracy"] == pytest.approx(held_out_accuracy(out, held, max_length=32))  # all ranks' rows
     assert {"model.safetensors", "label_map.json"} <= files_in(out)
     assert files_in(tmp_path) == {"small.csv", "ddp"}  # rank 0 saved once, no partial or work folders

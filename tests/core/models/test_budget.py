@@ -6,12 +6,13 @@ from core.config import LimitsConfig
 from core.errors import OutOfMemoryError
 from core.generation.prompting import ChatRequest
 from core.generation.sampling import SamplingParams
-from core.models.budget import bytes_per_param, estimate_bytes
+from core.models.budget import bytes_per_param, count_parameters, estimate_bytes, refusal_message
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
+from core.models.memory import format_bytes
 from core.serving.registry import ModelRegistry
 from core.serving.service import Service
-from tests.conftest import DENSE_MODEL, TEXT_MODEL
+from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
 from tests.core.serving.test_registry import CountingLoader
 
 MB = 1024 * 1024
@@ -29,6 +30,30 @@ def test_unknown_precisions_are_budgeted_as_full_precision():
     assert bytes_per_param("some-future-int3") == bytes_per_param(Precision.FP32) == 4.0
     assert bytes_per_param(Precision.BF16) == 2.0
     assert bytes_per_param("int4") == 4.0  # quantized after a full-precision load: the load peaks at fp32
+    assert bytes_per_param("bf16") == 2.0  # the API's plain strings count like the enum
+
+
+@pytest.mark.parametrize("fixture", ["deepseek", "qwen", "vision"])
+def test_the_count_before_loading_is_every_parameter_and_buffer_of_the_loaded_model(registry, fixture, request):
+    loaded = registry.get(VISION_MODEL, "fp32") if fixture == "vision" else request.getfixturevalue(fixture)
+    model = loaded.model
+    expected = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+    assert any(True for _ in model.buffers())  # rotary tables: the count must include them
+    assert count_parameters(loaded.entry) == expected
+    assert estimate_bytes(loaded.entry, Precision.FP32) == int(expected * 4 * 1.1)
+
+
+def test_the_refusal_names_the_need_the_shortfall_and_each_resident_model(deepseek):
+    resident = [(deepseek, 2)]
+    message = refusal_message("bundled/x", need=3 * MB, free=-MB, budget=8 * MB, resident=resident)
+    assert message == (
+        f"Not enough memory to load bundled/x: it needs about 3.0 MB, 0 B is free in the 8.0 MB memory budget "
+        f"(3.0 MB missing). Resident now: {TEXT_MODEL} fp32 ({format_bytes(deepseek.memory_bytes)}, 2 running). "
+        "Models answering requests are never unloaded; try again when they finish, unload one in the Resources tab, "
+        "or pick a smaller precision.")
+    no_budget = refusal_message("bundled/x", need=3 * MB, free=MB, budget=None, resident=resident + resident)
+    assert "1.0 MB is free in free memory (2.0 MB missing)" in no_budget
+    assert f"2 running); {TEXT_MODEL} fp32" in no_budget
 
 
 def test_the_least_recently_used_idle_model_is_evicted_to_make_room(hardware):
@@ -72,12 +97,13 @@ def test_a_storm_of_users_on_two_precisions_loads_each_precision_once(hardware):
     barrier, got = threading.Barrier(16), []
 
     def user(i: int) -> None:
-        barrier.wait()
+        barrier.wait(30)
         got.append(registry.get(TEXT_MODEL, ("fp32", "bf16")[i % 2]))
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(16)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert loader.calls == 2 and len({id(m) for m in got}) == 2 and len(registry.resident()) == 2

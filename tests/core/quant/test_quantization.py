@@ -59,6 +59,13 @@ def test_int4_quantizes_the_moe_experts_to_under_a_third_of_their_bytes(registry
 
 
 @pytest.mark.parametrize("precision", ["int8", "int4"])
+def test_lm_head_embeddings_norms_and_router_stay_in_full_precision(registry, precision):
+    model = registry.get(TEXT_MODEL, precision).model
+    assert set(weight_report(model).full_precision_parts) == {"embeddings", "lm_head", "norms", "router"}
+    assert type(model.lm_head.weight) is torch.nn.Parameter and model.lm_head.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("precision", ["int8", "int4"])
 def test_reported_memory_agrees_with_serialized_tensor_storage(registry, precision):
     loaded = registry.get(TEXT_MODEL, precision)
     buffer, state = io.BytesIO(), loaded.model.state_dict()

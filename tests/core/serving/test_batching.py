@@ -7,9 +7,11 @@ import torch
 from core.errors import OutOfMemoryError
 from core.generation.sampling import SamplingParams
 from core.serving.batching import Batcher
+from tests.core.serving.batch_driver import drive, generate_ids, inputs_for, make_row
 
 PROMPTS = ["Explain the assert statement.", "What is a list comprehension and when is it a good idea?", "Loops"]
 GREEDY = SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0)
+TIMEOUT_S = 10  # seconds a stream waits for its next token: a stuck batcher fails the test instead of hanging it
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -19,11 +21,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def inputs_for(loaded, text: str) -> dict[str, torch.Tensor]:
-    ids = torch.tensor([loaded.tokenizer(text)["input_ids"]])
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
 def generate_alone(loaded, text: str, params: SamplingParams) -> str:
@@ -39,7 +36,7 @@ def run_together(batcher: Batcher, texts: list[str], params: list[SamplingParams
     barrier = threading.Barrier(len(texts))
 
     def user(i: int) -> None:
-        stream = batcher.stream(inputs_for(batcher.loaded, texts[i]), params[i], threading.Event(), 60, None)
+        stream = batcher.stream(inputs_for(batcher.loaded, texts[i]), params[i], threading.Event(), TIMEOUT_S, None)
         barrier.wait()
         results[i] = "".join(stream)
 
@@ -47,16 +44,26 @@ def run_together(batcher: Batcher, texts: list[str], params: list[SamplingParams
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a stream did not end"
     return results
 
 
 @pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
 def test_each_batched_row_gives_the_tokens_of_a_single_greedy_generate(fixture, request):
     loaded = request.getfixturevalue(fixture)
+    rows = [make_row(loaded, text, GREEDY) for text in PROMPTS]
+    sizes = drive(Batcher(loaded), rows)
+    assert sizes[0] == 3  # they really shared forward passes
+    assert [row.streamer.ids for row in rows] == [generate_ids(loaded, text, GREEDY) for text in PROMPTS]
+
+
+@pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
+def test_concurrent_streams_share_the_batch_and_get_their_single_request_text(fixture, request):
+    loaded = request.getfixturevalue(fixture)
     batcher = Batcher(loaded, window_s=0.3)
     answers = run_together(batcher, PROMPTS, [GREEDY] * 3)
-    assert batcher.peak_rows == 3  # they really shared forward passes
+    assert batcher.peak_rows == 3
     assert answers == [generate_alone(loaded, text, GREEDY) for text in PROMPTS]
     assert all(a.strip() for a in answers) and batcher.active() == 0
 
@@ -64,9 +71,9 @@ def test_each_batched_row_gives_the_tokens_of_a_single_greedy_generate(fixture, 
 def test_a_request_joining_a_running_batch_gets_its_single_request_tokens(deepseek):
     batcher = Batcher(deepseek, window_s=0)
     long_params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
-    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), long_params, threading.Event(), 60, None))
+    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), long_params, threading.Event(), TIMEOUT_S, None))
     head = next(first) + next(first)
-    joined = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), 60, None))
+    joined = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), TIMEOUT_S, None))
     rest = "".join(first)
     assert batcher.peak_rows == 2
     assert joined == generate_alone(deepseek, PROMPTS[1], GREEDY)
@@ -90,8 +97,8 @@ def test_stop_frees_the_row_at_once_and_the_others_continue(deepseek):
     batcher = Batcher(deepseek, window_s=0.3)
     endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=3)
     stop = threading.Event()
-    stopped = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, stop, 60, None))
-    other_stream = batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), 60, None)
+    stopped = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, stop, TIMEOUT_S, None))
+    other_stream = batcher.stream(inputs_for(deepseek, PROMPTS[1]), GREEDY, threading.Event(), TIMEOUT_S, None)
     other: list[str] = []
     worker = threading.Thread(target=lambda: other.append("".join(other_stream)))
     worker.start()
@@ -100,14 +107,15 @@ def test_stop_frees_the_row_at_once_and_the_others_continue(deepseek):
     start = time.perf_counter()
     list(stopped)
     assert time.perf_counter() - start < 1.0 and batcher.active() <= 1
-    worker.join()
+    worker.join(60)
+    assert not worker.is_alive()
     assert other == [generate_alone(deepseek, PROMPTS[1], GREEDY)]
 
 
 def test_a_disconnected_client_leaves_the_batch(deepseek):
     batcher = Batcher(deepseek, window_s=0)
     endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=1)  # seed 1: a 207-token answer
-    iterator = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, threading.Event(), 60, None))
+    iterator = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, threading.Event(), TIMEOUT_S, None))
     next(iterator)
     assert batcher.active() == 1
     iterator.close()  # GeneratorExit, as when gradio drops a closed connection
@@ -127,9 +135,9 @@ def test_out_of_memory_mid_batch_is_readable_and_the_model_keeps_serving(deepsee
 
     monkeypatch.setattr(deepseek.model, "forward", forward_that_runs_out_once)
     with pytest.raises(OutOfMemoryError, match="ran out of memory"):
-        "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
+        "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), TIMEOUT_S, None))
     assert batcher.active() == 0
-    again = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
+    again = "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), TIMEOUT_S, None))
     assert again == generate_alone(deepseek, PROMPTS[0], GREEDY)
 
 

@@ -35,14 +35,15 @@ def test_registry_loads_once_when_threads_ask_at_the_same_time(hardware):
     results, barrier = [], threading.Barrier(8)
 
     def ask():
-        barrier.wait()
+        barrier.wait(30)
         results.append(registry.get(TEXT_MODEL, "fp32"))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert loader.calls == 1
     assert len(results) == 8 and all(r is results[0] for r in results)
     assert registry.get(TEXT_MODEL, "fp32") is results[0]

@@ -12,7 +12,8 @@ from core.serving.registry import ModelRegistry
 from core.serving.service import Service
 from core.serving.usage import report_resources, unload_idle
 from tests.conftest import TEXT_MODEL
-from tests.core.serving.test_batching import PROMPTS, inputs_for
+from tests.core.serving.batch_driver import inputs_for, wait_until
+from tests.core.serving.test_batching import PROMPTS, TIMEOUT_S
 
 ENDLESS = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=9)
 
@@ -37,15 +38,14 @@ def test_report_shows_resident_models_their_memory_and_running_requests(hardware
 
 def test_requests_beyond_the_waiting_limit_are_told_the_server_is_busy(deepseek):
     batcher = Batcher(deepseek, max_rows=1, window_s=0, max_waiting=1)
-    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), ENDLESS, threading.Event(), 60, None))
+    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), ENDLESS, threading.Event(), TIMEOUT_S, None))
     next(first)  # holds the only row
-    second = iter(batcher.stream(inputs_for(deepseek, PROMPTS[1]), ENDLESS, threading.Event(), 60, None))
+    second = iter(batcher.stream(inputs_for(deepseek, PROMPTS[1]), ENDLESS, threading.Event(), TIMEOUT_S, None))
     waiter = threading.Thread(target=lambda: next(second, None))
     waiter.start()
-    while batcher.waiting() == 0:
-        pass
+    wait_until(lambda: batcher.waiting() == 1)
     with pytest.raises(BusyError, match="busy: 1 requests are already waiting"):
-        next(iter(batcher.stream(inputs_for(deepseek, PROMPTS[2]), ENDLESS, threading.Event(), 60, None)))
+        next(iter(batcher.stream(inputs_for(deepseek, PROMPTS[2]), ENDLESS, threading.Event(), TIMEOUT_S, None)))
     first.close()  # frees the row: the waiting request gets it
     waiter.join(30)
     assert not waiter.is_alive()
@@ -55,14 +55,13 @@ def test_requests_beyond_the_waiting_limit_are_told_the_server_is_busy(deepseek)
 
 def test_a_client_that_leaves_while_waiting_for_a_row_is_dropped_at_once(deepseek):
     batcher = Batcher(deepseek, max_rows=1, window_s=0)
-    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), ENDLESS, threading.Event(), 60, None))
+    first = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), ENDLESS, threading.Event(), TIMEOUT_S, None))
     next(first)
     stop = threading.Event()
-    queued = batcher.stream(inputs_for(deepseek, PROMPTS[1]), ENDLESS, stop, 60, None)
+    queued = batcher.stream(inputs_for(deepseek, PROMPTS[1]), ENDLESS, stop, TIMEOUT_S, None)
     waiter = threading.Thread(target=lambda: list(queued))
     waiter.start()
-    while batcher.waiting() == 0:
-        pass
+    wait_until(lambda: batcher.waiting() == 1)
     stop.set()
     waiter.join(5)  # a Stop while queued must not wait for the long answer holding the row
     assert batcher.active() == 1 and not waiter.is_alive()

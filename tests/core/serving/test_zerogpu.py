@@ -18,9 +18,11 @@ def test_zero_gpu_is_read_from_spaces_zero_gpu(value, on):
     assert zero_gpu_enabled({"SPACES_ZERO_GPU": value}) is on
 
 
-def test_off_zerogpu_nothing_imports_spaces():
+def test_off_zerogpu_nothing_imports_spaces(monkeypatch):
+    monkeypatch.delitem(sys.modules, "spaces", raising=False)  # the package is installed here (dev requirements)
     assert import_spaces_first({}) is False
     assert gpu_decorator(environ={}) is None
+    assert "spaces" not in sys.modules
 
 
 def test_on_zerogpu_spaces_imported_after_torch_is_refused(monkeypatch):

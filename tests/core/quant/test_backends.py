@@ -1,0 +1,88 @@
+"""The backend table: which precision each hardware offers and, when it cannot, the reason in words."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from core.errors import UnsupportedPrecisionError
+from core.models.catalog import default_catalog
+from core.models.hardware import Hardware, Precision
+from core.quant import backends
+from core.quant.backends import available_precisions, backend_name, bits_of, load_model, unavailable_reason
+from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
+
+CPU = Hardware("cpu", "2 threads", 8 << 30, False)
+CUDA = Hardware("cuda", "a GPU stand-in (none here)", 24 << 30, True)  # only read, never used to run anything
+QUANTIZED = [Precision.INT8, Precision.INT4, Precision.GPTQ_INT8, Precision.GPTQ_INT4]
+
+
+def entry(model_id: str):
+    return default_catalog().get(model_id)
+
+
+@pytest.mark.parametrize(("precision", "bits", "name"), [
+    (Precision.FP32, 32, "transformers"), (Precision.BF16, 16, "transformers"), (Precision.FP16, 16, "transformers"),
+    (Precision.INT8, 8, "optimum-quanto"), (Precision.INT4, 4, "torchao"), (Precision.GPTQ_INT8, 8, "GPTQModel"),
+    (Precision.GPTQ_INT4, 4, "GPTQModel"), (Precision.BNB_INT8, 8, "bitsandbytes"),
+    (Precision.BNB_NF4, 4, "bitsandbytes"),
+])
+def test_each_precision_has_its_bits_and_backend(precision, bits, name):
+    assert (bits_of(precision), backend_name(precision)) == (bits, name)
+
+
+def test_the_cpu_offers_full_precision_first_then_the_cpu_quantizers_in_table_order():
+    assert available_precisions(entry(TEXT_MODEL), CPU) == [Precision.FP32, Precision.BF16, *QUANTIZED]
+
+
+def test_a_gpu_offers_its_fast_half_precision_first_and_bitsandbytes_for_dense_models_only():
+    bnb = [Precision.BNB_INT8, Precision.BNB_NF4] if importlib.util.find_spec("bitsandbytes") else []
+    dense, moe = available_precisions(entry(DENSE_MODEL), CUDA), available_precisions(entry(TEXT_MODEL), CUDA)
+    assert dense == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED, *bnb]
+    assert moe == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED]
+    if not bnb:
+        assert unavailable_reason(entry(DENSE_MODEL), Precision.BNB_NF4, CUDA) == \
+            "bitsandbytes is not installed (pip install bitsandbytes==0.50.2)."
+
+
+def test_vision_models_get_full_precisions_only():
+    assert available_precisions(entry(VISION_MODEL), CPU) == [Precision.FP32, Precision.BF16]
+    assert unavailable_reason(entry(VISION_MODEL), Precision.INT8, CPU) == \
+        "quantized loading is offered for text models only."
+    assert unavailable_reason(entry(VISION_MODEL), Precision.BF16, CPU) is None
+
+
+@pytest.mark.parametrize(("model_id", "precision", "hardware", "reason"), [
+    (TEXT_MODEL, Precision.FP16, CPU, "fp16 is not available on cpu; choose one of: fp32, bf16."),
+    (DENSE_MODEL, Precision.BNB_NF4, CPU, "bitsandbytes needs a CUDA GPU; this machine runs on cpu."),
+    (TEXT_MODEL, Precision.BNB_INT8, CUDA, "bitsandbytes leaves DeepSeek's fused MoE experts in full precision"),
+])
+def test_unavailable_precisions_say_why(model_id, precision, hardware, reason):
+    assert unavailable_reason(entry(model_id), precision, hardware).startswith(reason)
+
+
+def test_a_missing_package_names_what_to_install(monkeypatch):
+    made_up = backends.Backend("made-up", 8, backends.q.load_quanto_int8, "no_such_package.sub", "made-up==1")
+    monkeypatch.setitem(backends.BACKENDS, Precision.INT8, made_up)
+    assert unavailable_reason(entry(TEXT_MODEL), Precision.INT8, CPU) == \
+        "no_such_package.sub is not installed (pip install made-up==1)."
+    assert Precision.INT8 not in available_precisions(entry(TEXT_MODEL), CPU)
+
+
+def test_load_model_refuses_with_the_reason_and_the_model_name():
+    with pytest.raises(UnsupportedPrecisionError) as full:
+        load_model(entry(TEXT_MODEL), Precision.FP16, CPU)
+    assert str(full.value) == "fp16 is not available on cpu; choose one of: fp32, bf16."
+    with pytest.raises(UnsupportedPrecisionError) as quantized:
+        load_model(entry(DENSE_MODEL), Precision.BNB_NF4, CPU)
+    assert str(quantized.value) == (f"bnb nf4 (bitsandbytes, CUDA) is not available for {DENSE_MODEL}: "
+                                    "bitsandbytes needs a CUDA GPU; this machine runs on cpu.")
+
+
+def test_load_model_goes_through_the_precisions_loader(monkeypatch):
+    calls = []
+    monkeypatch.setitem(backends.BACKENDS, Precision.FP32, backends.Backend(
+        "transformers", 32, lambda e, p, h: calls.append((e.model_id, p, h)) or "loaded", text_only=False))
+    assert load_model(entry(TEXT_MODEL), Precision.FP32, CPU) == "loaded"
+    assert calls == [(TEXT_MODEL, Precision.FP32, CPU)]
