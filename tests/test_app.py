@@ -72,6 +72,7 @@ def test_gptq_calibration_is_off_by_default_on_a_space_and_on_locally(registry, 
     from dataclasses import replace
 
     from app import build_service
+    from core.config import AppConfig
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
