@@ -63,11 +63,11 @@ BACKENDS: dict[Precision, Backend] = {
                                devices=("cuda",), dense_only=True, kernels={"cuda": k.CUDA_BNB4}),
     # llama.cpp, built for the CPU (also used on a CUDA machine); the package check is gguf_missing_reason()
     Precision.GGUF_Q8_0: Backend("llama.cpp", 8, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
-                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP_ON_CUDA}),
     Precision.GGUF_Q4_0: Backend("llama.cpp", 4, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
-                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP_ON_CUDA}),
     Precision.GGUF_Q4_K_M: Backend("llama.cpp", 4, load_gguf, "llama_cpp", "-r requirements-gguf.txt",
-                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP}),
+                                 kernels={"cpu": k.LLAMA_CPP, "cuda": k.LLAMA_CPP_ON_CUDA}),
 }
 
 

@@ -4,7 +4,7 @@ Which kernel serves which precision on which device is a column of the backend t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -117,3 +117,4 @@ def quantize_modules(model: nn.Module, precision: str, device: str, skip: list[s
 LLAMA_CPP = Kernel("llama.cpp", "llama.cpp ggml (AVX2/AVX512 CPU build)", torch.float32,
                    "llama.cpp quantizes and multiplies the weights itself (token embeddings and output too); "
                    "the same CPU build serves a CUDA machine's GGUF rows")
+LLAMA_CPP_ON_CUDA = replace(LLAMA_CPP, tested=False)  # the CPU build on a CUDA machine: not run here (no GPU)

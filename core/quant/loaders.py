@@ -32,7 +32,10 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
     start = time.perf_counter()
     try:
         if entry.moe or entry.kind == "vision":
-            loaded = load_with(entry, precision, hardware, {"dtype": kernel.compute_dtype}, backend=kernel.library)
+            # DeepSeek-VL's vision tower and aligner stay at full precision, so the whole model loads at it (the
+            # language part's kernels then take full-precision activations: slower on a CPU, same weights)
+            dtype = kernel.compute_dtype if entry.kind == "text" else torch_dtype(hardware.full_precision)
+            loaded = load_with(entry, precision, hardware, {"dtype": dtype}, backend=kernel.library)
             unfuse_experts(loaded.model)
             target = language_part(loaded.model)  # DeepSeek-VL: the vision tower and aligner stay full
             group, skip = _plan(precision, linear_in_features(target))

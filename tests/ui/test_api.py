@@ -3,8 +3,7 @@ import torch
 from gradio_client.exceptions import AppError
 
 from core.generation.prompting import ChatRequest, plan_context
-from tests.conftest import TEXT_MODEL
-from tests.conftest import UI_CONFIG
+from tests.conftest import TEXT_MODEL, UI_CONFIG
 
 
 def test_chat_endpoint_streams_the_answer(client):

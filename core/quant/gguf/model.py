@@ -49,10 +49,13 @@ class GGUFCausalLM:
         self.weights, self.types = gguf_weights(path)
 
     def __call__(self, input_ids: torch.Tensor, logits_to_keep: int = 0, **_: Any) -> SimpleNamespace:
-        """Logits (1, seq, vocab) of a (1, seq) batch, from an empty cache; logits_to_keep=1: last position only."""
+        """Logits (1, seq, vocab) of a (1, seq) batch, from an empty cache; logits_to_keep=N > 0: the last N
+        positions only, as transformers' models do."""
         ids = [int(t) for t in input_ids[0]]
         with self.lock:
             logits = self._last_logits(ids) if logits_to_keep == 1 else self._all_logits(ids)
+        if logits_to_keep > 1:
+            logits = logits[-logits_to_keep:]
         return SimpleNamespace(logits=torch.from_numpy(logits)[None])
 
     def _all_logits(self, ids: list[int]) -> np.ndarray:

@@ -16,6 +16,9 @@ from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
 CPU = Hardware("cpu", "2 threads", 8 << 30, False)
 CUDA = Hardware("cuda", "a GPU stand-in (none here)", 24 << 30, True)  # only read, never used to run anything
 QUANTIZED = [Precision.INT8, Precision.INT4, Precision.GPTQ_INT8, Precision.GPTQ_INT4]
+# llama.cpp's rows, offered where llama-cpp-python (and its converter) is installed; the table lists them last
+GGUF = [p for p in (Precision.GGUF_Q8_0, Precision.GGUF_Q4_0, Precision.GGUF_Q4_K_M)
+        if unavailable_reason(default_catalog().get(TEXT_MODEL), p, Hardware("cpu", "", 8 << 30, False)) is None]
 
 
 def entry(model_id: str):
@@ -33,22 +36,23 @@ def test_each_precision_has_its_bits_and_backend(precision, bits, name):
 
 
 def test_the_cpu_offers_full_precision_first_then_the_cpu_quantizers_in_table_order():
-    assert available_precisions(entry(TEXT_MODEL), CPU) == [Precision.FP32, Precision.BF16, *QUANTIZED]
+    assert available_precisions(entry(TEXT_MODEL), CPU) == [Precision.FP32, Precision.BF16, *QUANTIZED, *GGUF]
 
 
 def test_a_gpu_offers_its_fast_half_precision_first_and_bitsandbytes_for_dense_models_only():
     bnb = [Precision.BNB_INT8, Precision.BNB_NF4] if importlib.util.find_spec("bitsandbytes") else []
     dense, moe = available_precisions(entry(DENSE_MODEL), CUDA), available_precisions(entry(TEXT_MODEL), CUDA)
-    assert dense == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED, *bnb]
-    assert moe == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED]
+    assert dense == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED, *bnb, *GGUF]
+    assert moe == [Precision.BF16, Precision.FP16, Precision.FP32, *QUANTIZED, *GGUF]
     if not bnb:
         assert unavailable_reason(entry(DENSE_MODEL), Precision.BNB_NF4, CUDA) == \
             "bitsandbytes is not installed (pip install bitsandbytes==0.50.2)."
 
 
-def test_vision_models_get_full_precisions_only():
-    assert available_precisions(entry(VISION_MODEL), CPU) == [Precision.FP32, Precision.BF16]
-    assert unavailable_reason(entry(VISION_MODEL), Precision.INT8, CPU) == \
+def test_vision_models_get_full_precisions_and_their_language_part_quantized_only():
+    assert available_precisions(entry(VISION_MODEL), CPU) == [Precision.FP32, Precision.BF16, Precision.INT8,
+                                                              Precision.INT4]
+    assert unavailable_reason(entry(VISION_MODEL), Precision.GPTQ_INT4, CPU) == \
         "quantized loading is offered for text models only."
     assert unavailable_reason(entry(VISION_MODEL), Precision.BF16, CPU) is None
 
@@ -63,7 +67,7 @@ def test_unavailable_precisions_say_why(model_id, precision, hardware, reason):
 
 
 def test_a_missing_package_names_what_to_install(monkeypatch):
-    made_up = backends.Backend("made-up", 8, backends.q.load_quanto_int8, "no_such_package.sub", "made-up==1")
+    made_up = backends.Backend("made-up", 8, backends.q.load_packed, "no_such_package.sub", "made-up==1")
     monkeypatch.setitem(backends.BACKENDS, Precision.INT8, made_up)
     assert unavailable_reason(entry(TEXT_MODEL), Precision.INT8, CPU) == \
         "no_such_package.sub is not installed (pip install made-up==1)."
@@ -83,6 +87,6 @@ def test_load_model_refuses_with_the_reason_and_the_model_name():
 def test_load_model_goes_through_the_precisions_loader(monkeypatch):
     calls = []
     monkeypatch.setitem(backends.BACKENDS, Precision.FP32, backends.Backend(
-        "transformers", 32, lambda e, p, h: calls.append((e.model_id, p, h)) or "loaded", text_only=False))
+        "transformers", 32, lambda e, p, h, _k: calls.append((e.model_id, p, h)) or "loaded", text_only=False))
     assert load_model(entry(TEXT_MODEL), Precision.FP32, CPU) == "loaded"
     assert calls == [(TEXT_MODEL, Precision.FP32, CPU)]

@@ -13,6 +13,7 @@ import torch
 from core.models.catalog import CatalogEntry, default_catalog
 from core.models.hardware import Precision
 from core.quant import gptq
+from core.quant.backends import kernel_of
 from core.quant.loaders import load_gptq
 from tests.conftest import DENSE_MODEL
 
@@ -24,7 +25,7 @@ def test_a_folder_holding_a_gptq_checkpoint_is_loaded_as_is(gptq4, hardware, tmp
     shutil.copytree(gptq.checkpoint_dir(gptq4.entry, 4), folder)
     entry = CatalogEntry("local/my-gptq-model", gptq4.entry.family, "text", str(folder), "a GPTQ folder", 4096)
     monkeypatch.setattr(gptq, "quantize_to_cache", lambda *a, **k: pytest.fail("re-quantized a GPTQ folder"))
-    loaded = load_gptq(entry, Precision.GPTQ_INT4, hardware)
+    loaded = load_gptq(entry, Precision.GPTQ_INT4, hardware, kernel_of(Precision.GPTQ_INT4, hardware.device))
     assert loaded.backend == "GPTQModel" and loaded.entry.source == str(folder)
     with torch.inference_mode():
         assert torch.equal(loaded.model(IDS).logits, gptq4.model(IDS).logits)  # the same quantized weights

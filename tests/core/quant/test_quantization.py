@@ -9,7 +9,7 @@ from core.errors import UnsupportedPrecisionError
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
 from core.quant import gptq
-from core.quant.backends import available_precisions, load_model
+from core.quant.backends import available_precisions, kernel_of, load_model
 from core.quant.moe import LinearExperts, unfuse_experts
 from core.quant.quality import compare_logits
 from core.quant.weights import weight_report
@@ -60,9 +60,12 @@ def test_int4_quantizes_the_moe_experts_to_under_a_third_of_their_bytes(registry
 
 @pytest.mark.parametrize("precision", ["int8", "int4"])
 def test_lm_head_embeddings_norms_and_router_stay_in_full_precision(registry, precision):
-    model = registry.get(TEXT_MODEL, precision).model
+    loaded = registry.get(TEXT_MODEL, precision)
+    model = loaded.model
     assert set(weight_report(model).full_precision_parts) == {"embeddings", "lm_head", "norms", "router"}
-    assert type(model.lm_head.weight) is torch.nn.Parameter and model.lm_head.weight.dtype == torch.float32
+    # a plain (unquantized) tensor in the kernel's activation dtype (bf16 for the CPU packed kernels)
+    compute = kernel_of(Precision(precision), loaded.device).compute_dtype
+    assert type(model.lm_head.weight) is torch.nn.Parameter and model.lm_head.weight.dtype == compute
 
 
 @pytest.mark.parametrize("precision", ["int8", "int4"])
