@@ -3,6 +3,7 @@ misbehaves on request, by model name) and `transformers serve` over the bundled 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -47,7 +48,7 @@ class FaultServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.lock = threading.Lock()
-        self.hangups = 0
+        self.hangups: collections.Counter[str] = collections.Counter()  # per model: a late one elsewhere never counts
         self.in_flight = self.max_in_flight = 0
         self.bodies: list[dict] = []
 
@@ -79,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(body.get("model", ""))
         except (BrokenPipeError, ConnectionResetError):
             with self.server.lock:
-                self.server.hangups += 1
+                self.server.hangups[body.get("model", "")] += 1
 
     def _answer(self, model: str) -> None:
         if model in ("busy429", "busy503"):
