@@ -174,6 +174,7 @@ def run_model(registry: ModelRegistry, model_id: str, ids: torch.Tensor, args: a
         print(f"  … timing round {i + 1}/{args.rounds}", flush=True)
         for row, loaded in resident:
             time_round(row, loaded, ids, args)
+        print_speed(rows)  # the best so far: a run cut short still reports
     for loaded in registry.resident():
         registry.unload(loaded.key)
     return rows
