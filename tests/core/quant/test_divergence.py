@@ -1,4 +1,6 @@
 
+import math
+
 import pytest
 import torch
 
@@ -49,12 +51,14 @@ def test_4bit_diverges_more_than_8bit_beyond_noise(registry, deepseek, ids):
 
 def test_statistics_match_their_definitions():
     # 4 tokens: candidate nll = reference nll + [0.1, 0.3, 0.1, 0.3] (mean 0.2, sd 0.1155)
-    nll_ref = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    stats = torch.stack([nll_ref, nll_ref + torch.tensor([0.1, 0.3, 0.1, 0.3]),
-                         torch.tensor([0.0, 0.1, 0.2, 0.3]), torch.tensor([1.0, 1.0, 1.0, 0.0]),
-                         torch.full((4,), 0.5), torch.tensor([0.4, 0.6, 0.4, 0.6])], dim=1)
+    nll_ref = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    stats = torch.stack([nll_ref, nll_ref + torch.tensor([0.1, 0.3, 0.1, 0.3], dtype=torch.float64),
+                         torch.tensor([0.0, 0.1, 0.2, 0.3], dtype=torch.float64),
+                         torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=torch.float64),
+                         torch.full((4,), 0.5, dtype=torch.float64),
+                         torch.tensor([0.4, 0.6, 0.4, 0.6], dtype=torch.float64)], dim=1)
     result = summarize(stats, window=8)
-    assert result.perplexity_ratio.value == pytest.approx(torch.tensor(0.2).exp().item())
+    assert result.perplexity_ratio.value == pytest.approx(math.exp(0.2))
     assert result.perplexity_ratio.error == pytest.approx(result.perplexity_ratio.value * 0.11547 / 2, rel=1e-3)
     assert result.kl_mean.value == pytest.approx(0.15) and result.kl_quantiles["max"] == pytest.approx(0.3)
     assert result.same_top.value == 0.75 and result.same_top.error == pytest.approx((0.75 * 0.25 / 4) ** 0.5)
