@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +58,19 @@ def draw_seed(seed: float | None) -> int:
     return int(seed) if seed is not None and int(seed) >= 0 else secrets.randbelow(2**31)
 
 
-def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown]:
-    """A model dropdown (bundled first) and the precision dropdown it drives."""
-    model = gr.Dropdown(model_choices(registry, kind), value=default, label="Model", elem_id=f"{prefix}-model",
-                        allow_custom_value=False)
+def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,
+                 side_by_side: bool = False) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """A model dropdown (bundled first), the precision dropdown it drives and the model's card below them.
+
+    side_by_side puts model and precision in one row (they stay side by side on a phone).
+    """
+    with gr.Row(equal_height=True) if side_by_side else nullcontext():
+        model = gr.Dropdown(model_choices(registry, kind), value=default, label="Model", elem_id=f"{prefix}-model",
+                            allow_custom_value=False, scale=3, min_width=150)
+        precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
+                                label="Precision", elem_id=f"{prefix}-precision", scale=2, min_width=110)
     model.focus(lambda: gr.Dropdown(choices=model_choices(registry, kind)), None, model,  # models added at runtime
                 api_visibility="private", queue=False)
-    precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
-                            label="Precision", elem_id=f"{prefix}-precision")
     with gr.Accordion("About this model", open=False, elem_id=f"{prefix}-model-card-box"):
         card = gr.Markdown(model_card(registry, default), elem_id=f"{prefix}-model-card")
     model.change(lambda m: (gr.Dropdown(choices=precision_choices(registry, m),
