@@ -23,8 +23,7 @@ pytestmark = pytest.mark.browser
 
 
 @contextmanager
-def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input textarea",
-              viewport: tuple[int, int] = (1400, 1000)) -> Iterator[Any]:
+def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input textarea") -> Iterator[Any]:
     """The app in Debian's chromium, on the given tab (its elem_id), once `ready` is on screen."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run scripts/install_chromium.sh (make test does)")
@@ -32,7 +31,7 @@ def open_page(app_url: str, tab: str | None = None, ready: str = "#chat-input te
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
         if tab:
             page.click(f"#{tab}-button")
@@ -202,12 +201,15 @@ def test_resources_tab_lists_the_resident_model_and_the_budget(page):  # after t
     page.screenshot(path=str(SHOTS / "resources.png"), full_page=True)
 
 
-def test_on_a_phone_every_tab_and_the_chat_controls_show_without_scrolling(app_url):
-    with open_page(app_url, viewport=(390, 844)) as phone:
-        on_screen = ["#chat-input textarea", "#chat-send", "#chat-model", "#chat-precision",
-                     *(f"#tab-{tab}-button" for tab in ("chat", "caption", "quant", "finetune", "resources"))]
-        for selector in on_screen:
-            box = phone.locator(selector).bounding_box()
-            assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["x"] + box["width"] <= 390, \
-                selector
-        phone.screenshot(path=str(SHOTS / "phone-chat.png"))
+def test_on_a_phone_every_tab_and_the_chat_controls_show_without_scrolling(page):  # last: it resizes the page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#tab-chat-button")
+    page.reload()
+    page.wait_for_selector("#chat-input textarea", timeout=30_000)
+    page.wait_for_timeout(500)
+    on_screen = ["#chat-input textarea", "#chat-send", "#chat-model", "#chat-precision",
+                 *(f"#tab-{tab}-button" for tab in ("chat", "caption", "quant", "finetune", "resources"))]
+    for selector in on_screen:
+        box = page.locator(selector).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["x"] + box["width"] <= 390, selector
+    page.screenshot(path=str(SHOTS / "phone-chat.png"))
