@@ -28,7 +28,7 @@ from core.serving.request_log import configure_logging  # noqa: E402
 from core.serving.service import Service  # noqa: E402
 from core.space.config import load_space_config  # noqa: E402
 from core.space.runtime import on_space, preload_defaults, with_space_defaults  # noqa: E402
-from ui import caption, chat, finetune, resources  # noqa: E402
+from ui import caption, chat, finetune, layout, resources  # noqa: E402
 from ui import quantize as quantize_tab  # noqa: E402
 from ui.server import launch_options  # noqa: E402
 
@@ -55,16 +55,18 @@ def build_app(registry: ModelRegistry, cfg: AppConfig, service: Service | None =
     with gr.Blocks(title=TITLE, delete_cache=(cfg.server.cache_sweep_s, cfg.server.cache_max_age_s)) as demo:
         gr.Markdown(f"# {TITLE}\nRunning on **{registry.hardware.describe()}**, "
                     f"full precision here is **{registry.hardware.full_precision.value}**.", elem_id="header")
-        with gr.Tab("Chat / long text", elem_id="tab-chat"):
-            chat.build(service, cfg)
-        with gr.Tab("Caption", elem_id="tab-caption"):
-            caption.build(service, cfg)
-        with gr.Tab("Quantization", elem_id="tab-quant"):
-            quantize_tab.build(service, cfg)
-        with gr.Tab("Fine-tune", elem_id="tab-finetune"):
-            finetune.build(service, cfg, jobs)
-        with gr.Tab("Resources", elem_id="tab-resources"):
-            resources.build(service, cfg, jobs)
+        layout.page_styles()
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays reachable, none behind "..."
+            with gr.Tab("Chat", elem_id="tab-chat"):
+                chat.build(service, cfg)
+            with gr.Tab("Caption", elem_id="tab-caption"):
+                caption.build(service, cfg)
+            with gr.Tab("Quantization", elem_id="tab-quant"):
+                quantize_tab.build(service, cfg)
+            with gr.Tab("Fine-tune", elem_id="tab-finetune"):
+                finetune.build(service, cfg, jobs)
+            with gr.Tab("Resources", elem_id="tab-resources"):
+                resources.build(service, cfg, jobs)
     demo.queue(default_concurrency_limit=cfg.server.concurrency, max_size=cfg.server.max_queue)
     return demo
 

@@ -81,6 +81,8 @@ def build(service: Service, cfg: AppConfig) -> None:
     registry = service.registry
     with gr.Row():
         with gr.Column(scale=3):
+            model, precision = model_picker(registry, "text", cfg.models.default_text, "chat", service.remotes,
+                                            side_by_side=True)
             chatbot = gr.Chatbot(elem_id="chat-history", height=460, label="Conversation", buttons=["copy"],
                                  editable="user", reasoning_tags=[THINK_TAGS])
             meter = gr.Markdown(EMPTY_METER, elem_id="chat-meter")
@@ -98,8 +100,6 @@ def build(service: Service, cfg: AppConfig) -> None:
                 clear = gr.Button("Clear", size="sm", elem_id="chat-clear")
             gr.HTML("", js_on_load=ESC_STOPS, elem_id="chat-keys", padding=False)
         with gr.Column(scale=2):
-            model, precision = model_picker(registry, "text", cfg.models.default_text, "chat",
-                                            service.remotes)
             system = gr.Textbox(label="System prompt", lines=2, elem_id="chat-system",
                                 placeholder="e.g. You are a concise assistant.")
             with gr.Accordion("Sampling", open=False):

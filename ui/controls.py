@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,14 +62,17 @@ def draw_seed(seed: float | None) -> float:
 
 
 def model_picker(registry: ModelRegistry, kind: Kind, default: str, prefix: str,
-                 remotes: RemoteHub | None = None) -> tuple[gr.Dropdown, gr.Dropdown]:
-    """A model dropdown (bundled first, remote models last, marked with their host) and its precision dropdown."""
-    model = gr.Dropdown(model_choices(registry, kind, remotes), value=default, label="Model",
-                        elem_id=f"{prefix}-model", allow_custom_value=False)
+                 remotes: RemoteHub | None = None, side_by_side: bool = False) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """A model dropdown (bundled first, remote models last, marked with their host), the precision dropdown it
+    drives and the model's card below them. side_by_side puts model and precision in one row (also on a phone).
+    """
+    with gr.Row(equal_height=True) if side_by_side else nullcontext():
+        model = gr.Dropdown(model_choices(registry, kind, remotes), value=default, label="Model",
+                            elem_id=f"{prefix}-model", allow_custom_value=False, scale=3, min_width=150)
+        precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
+                                label="Precision", elem_id=f"{prefix}-precision", scale=2, min_width=110)
     model.focus(lambda: gr.Dropdown(choices=model_choices(registry, kind, remotes)), None, model,  # runtime changes
                 api_visibility="private", queue=False)
-    precision = gr.Dropdown(precision_choices(registry, default), value=precision_choices(registry, default)[0][1],
-                            label="Precision", elem_id=f"{prefix}-precision")
     with gr.Accordion("About this model", open=False, elem_id=f"{prefix}-model-card-box"):
         card = gr.Markdown(model_card(registry, default), elem_id=f"{prefix}-model-card")
     model.change(lambda m: (gr.Dropdown(choices=precision_choices(registry, m),

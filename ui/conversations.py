@@ -174,7 +174,7 @@ class Panel:
                            **private)
         root = gr.context.Context.root_block
         if root is not None:  # a reload shows the most recent conversation again
-            root.load(self.on_new_page, self.store, [self.chatbot, *self.shown], **private)
+            root.load(self.on_new_page, self.store, [self.chatbot, *self.shown], show_progress="hidden", **private)
 
     def after(self, event: Any) -> Any:
         """Save the chatbot once `event` is done (an answer, an undo)."""

@@ -218,3 +218,17 @@ def test_a_refused_message_comes_back_into_the_box_enabled(page):
     assert page.is_enabled("#chat-input textarea")
     page.fill("#chat-seed input[type=number]", "0")
     page.press("#chat-seed input[type=number]", "Enter")
+
+
+def test_on_a_phone_every_tab_and_the_chat_controls_show_without_scrolling(page):  # last: it resizes the page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#tab-chat-button")
+    page.reload()
+    page.wait_for_selector("#chat-input textarea", timeout=30_000)
+    page.wait_for_timeout(500)
+    on_screen = ["#chat-input textarea", "#chat-send", "#chat-model", "#chat-precision",
+                 *(f"#tab-{tab}-button" for tab in ("chat", "caption", "quant", "finetune", "resources"))]
+    for selector in on_screen:
+        box = page.locator(selector).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844 and box["x"] + box["width"] <= 390, selector
+    page.screenshot(path=str(SHOTS / "phone-chat.png"))
