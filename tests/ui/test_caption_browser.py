@@ -50,7 +50,7 @@ def test_many_images_fill_the_table_and_offer_csv_and_jsonl(page, tmp_path):
     page.click("#batch-section button")  # open the accordion
     page.set_input_files("#batch-files input[type=file]", [str(p) for p in [*paths, tmp_path / "notes.png"]])
     page.wait_for_function("() => document.querySelector('#batch-files').innerText.includes('notes.png')",
-                           timeout=30_000)
+                           timeout=120_000)
     page.click("#batch-run")
     page.wait_for_selector("#batch-csv >> text=captions.csv", timeout=300_000)  # 2 shared cores can be slow
     table = page.inner_text("#batch-table")
