@@ -50,7 +50,7 @@ def run_realsize(args: argparse.Namespace) -> None:
     folder = build(cache_folder(args.text_layers, args.vision_layers), args.text_layers, args.vision_layers)
     print(f"model: {folder} (ready after {time.perf_counter() - started:.0f} s)")
     registry = ModelRegistry(default_catalog({MODEL_ID: str(folder)}), detect_hardware())
-    service = Service(registry, LimitsConfig())
+    service = Service(registry, LimitsConfig(stream_timeout_s=7200))  # a full-size CPU prefill can take many minutes
     params = SamplingParams(max_new_tokens=args.new_tokens, temperature=0, repetition_penalty=1.0)
     images = Path(tempfile.mkdtemp(prefix="bench-realsize-"))
     paths = []

