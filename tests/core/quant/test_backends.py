@@ -80,6 +80,11 @@ def test_load_model_refuses_with_the_reason_and_the_model_name():
                                     "bitsandbytes needs a CUDA GPU; this machine runs on cpu.")
 
 
+def test_load_model_refuses_what_the_model_itself_cannot_take():
+    with pytest.raises(UnsupportedPrecisionError, match=f"for {VISION_MODEL}: quantized loading is offered for text"):
+        load_model(entry(VISION_MODEL), Precision.INT8, CPU)
+
+
 def test_load_model_goes_through_the_precisions_loader(monkeypatch):
     calls = []
     monkeypatch.setitem(backends.BACKENDS, Precision.FP32, backends.Backend(
