@@ -6,10 +6,13 @@ end of the batch exactly when the test says; every row's token ids must equal a 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
+from transformers import Qwen2Config
 
-from core.serving.batch_state import prefill
+from core.serving.batch_state import cache_is_plain, prefill
 from core.serving.batching import Batcher
 from tests.core.serving.batch_driver import drive, generate_ids, greedy, inputs_for, make_row
 
@@ -80,3 +83,12 @@ def test_keep_takes_the_cache_rows_of_the_kept_rows_and_drops_the_padding_only_t
         assert torch.equal(full.mask, alone.mask) and torch.equal(full.positions, alone.positions)
         assert full.mask.shape[1] == len(prompts[1]) < len(prompts[0])  # the columns only row 0 needed are gone
         torch.testing.assert_close(full.step(deepseek.model), alone.step(deepseek.model), atol=1e-4, rtol=1e-4)
+
+
+def test_only_caches_of_plain_full_attention_layers_are_batched(deepseek, qwen):
+    """A sliding-window cache drops old columns on its own; keep() and extend() would misalign it."""
+    sliding = Qwen2Config(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                          intermediate_size=64, vocab_size=100, use_sliding_window=True, sliding_window=16,
+                          max_window_layers=0)
+    assert cache_is_plain(deepseek.model) and cache_is_plain(qwen.model)
+    assert not cache_is_plain(SimpleNamespace(config=sliding))
