@@ -108,13 +108,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--baseline-s", type=float, default=60.0, help="chat-only phase first (0 = skip)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads in the server")
     parser.add_argument("--tokens", type=int, default=32)
     args = parser.parse_args()
     images = [str(p) for p in sorted((ASSETS / "images").glob("*.png"))]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = start_server(port)
+    server = start_server(port, args.threads)
     process = psutil.Process(server.pid)
     try:
         clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(args.users)]
