@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import TextIteratorStreamer  # noqa: E402
 
+from bench.caption_batches import heldout_image_files  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
 from core.generation.images import load_image  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
@@ -33,8 +33,6 @@ from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.service import Service, TextDelta  # noqa: E402
-from scripts.shapes import draw_scene  # noqa: E402
-from scripts.vision_eval import heldout_scenes  # noqa: E402
 
 Timing = tuple[float, float]  # (seconds to first text, seconds to the whole caption)
 
@@ -101,11 +99,7 @@ def main() -> None:
     loaded = registry.get(args.model, args.precision)
     service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
-    folder = Path(tempfile.mkdtemp(prefix="bench-caption-"))
-    paths = []
-    for i, (scene, seed, side) in enumerate(heldout_scenes(args.images, 5)):
-        paths.append(folder / f"{i}.png")
-        draw_scene(scene, side, seed).save(paths[-1])
+    paths = heldout_image_files(args.images, "bench-caption-")
     app_path(service, args.model, args.precision, paths[0], params), raw_path(loaded, paths[0], params)  # warm-up
     results: dict[str, list[Timing]] = {"app": [], "raw": []}
     for _ in range(args.runs):

@@ -26,6 +26,15 @@ from scripts.shapes import draw_scene
 from scripts.vision_eval import heldout_scenes
 
 
+def heldout_image_files(count: int, prefix: str) -> list[Path]:
+    """count held-out shape drawings (never trained on) saved as PNG files in a new temp folder."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    paths = []
+    for i, (scene, seed, side) in enumerate(heldout_scenes(count, 5)):
+        paths.append(folder / f"{i}.png")
+        draw_scene(scene, side, seed).save(paths[-1])
+    return paths
+
 def caption_files(loaded, paths: list[Path], batch_size: int, params: SamplingParams) -> tuple[float, int]:
     """(seconds, caption tokens) to caption every file at this batch size, loading included."""
     start = time.perf_counter()
@@ -42,11 +51,7 @@ def run_batches(args: argparse.Namespace) -> None:
     registry = ModelRegistry(default_catalog(), detect_hardware())
     loaded = registry.get(args.model, args.precision)
     params = SamplingParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0)
-    folder = Path(tempfile.mkdtemp(prefix="bench-batches-"))
-    paths = []
-    for i, (scene, seed, side) in enumerate(heldout_scenes(args.images, 5)):
-        paths.append(folder / f"{i}.png")
-        draw_scene(scene, side, seed).save(paths[-1])
+    paths = heldout_image_files(args.images, "bench-batches-")
     for size in args.batch_sizes:  # warm-up
         caption_files(loaded, paths[:size], size, params)
     seconds = {size: 0.0 for size in args.batch_sizes}
