@@ -14,18 +14,11 @@ from transformers import Qwen2Config
 
 from core.serving.batch_state import cache_is_plain, prefill
 from core.serving.batching import Batcher
-from tests.core.serving.batch_driver import drive, generate_ids, greedy, inputs_for, make_row
+from tests.core.serving.batch_driver import drive, generate_ids, greedy, inputs_for, make_row, one_thread  # noqa: F401
 
 TEXTS = ["Explain the assert statement.", "Loops", "The with statement", "Write about loops.", "Explain classes.",
          "The while loop"]  # none ends on eos within 24 greedy tokens on either bundled model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("fixture", ["deepseek", "qwen"])

@@ -7,20 +7,12 @@ import torch
 from core.errors import OutOfMemoryError
 from core.generation.sampling import SamplingParams
 from core.serving.batching import Batcher
-from tests.core.serving.batch_driver import drive, generate_ids, inputs_for, make_row
+from tests.core.serving.batch_driver import drive, generate_ids, inputs_for, make_row, one_thread  # noqa: F401
 
 PROMPTS = ["Explain the assert statement.", "What is a list comprehension and when is it a good idea?", "Loops"]
 GREEDY = SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0)
 TIMEOUT_S = 10  # seconds a stream waits for its next token: a stuck batcher fails the test instead of hanging it
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared, busy CPU spin (10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def generate_alone(loaded, text: str, params: SamplingParams) -> str:
