@@ -1,4 +1,4 @@
-"""N simulated users on three paths in one run: /chat (gradio_client), /v1 (openai client), in-process Service.
+"""N simulated users on three paths in one run: /chat (Gradio's queue), /v1 (openai client), in-process Service.
 
 Run: .venv/bin/python -m bench.load [--model bundled/deepseek-v3-tiny] [--tokens 64] [--users 1 2 4 8 16]
      [--repeats 3] [--threads 1]
@@ -220,7 +220,7 @@ def main() -> None:
     http = {path: HttpUsers(path, url, args.model, max(args.users)) for path in ("/chat", "/v1")}
     try:
         for users in http.values():
-            users.run(2, 8)  # warm-up: the server loads the model
+            users.run(max(args.users), 8)  # warm-up: the server loads the model, every client makes its first call
         runners = {"in-process": in_process_users(args.model, args.threads), **{p: u.run for p, u in http.items()}}
         print(f"model {args.model} fp32, greedy, {args.tokens} new tokens, {args.repeats} repeats, {args.threads} "
               f"torch thread(s); load average "
