@@ -1,7 +1,7 @@
-"""OpenAI chat-completions JSON -> the Service's request and sampling settings (plain dicts in, no web framework).
+"""OpenAI (chat) completions JSON -> the Service's request and sampling settings (plain dicts in, no web framework).
 
-Reusable by any client or server that speaks the protocol: parse_chat() is the whole translation, and each refusal
-is an ApiError naming the field (`param`) that caused it.
+Reusable by any client or server that speaks the protocol: parse_chat() and parse_completion() are the whole
+translation, and each refusal is an ApiError naming the field (`param`) that caused it.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from api.errors import ApiError, bad_request
 from core.config import LimitsConfig
 from core.generation.images import load_image_bytes
-from core.generation.prompting import ChatRequest, ChatTurn
+from core.generation.prompting import ChatRequest, ChatTurn, PromptRequest
 from core.generation.sampling import SamplingParams
 from core.generation.vision import VisionRequest
 
@@ -32,11 +33,11 @@ REFUSED_FIELDS = {  # accepted by OpenAI, not by this server: refused by name ra
 
 @dataclass(frozen=True)
 class ChatCall:
-    """One parsed /v1/chat/completions body."""
+    """One parsed /v1/chat/completions body (or /v1/completions: a PromptRequest)."""
 
     model: str
     precision: str  # "" = the hardware's full precision
-    request: ChatRequest | VisionRequest
+    request: ChatRequest | VisionRequest | PromptRequest
     params: SamplingParams
     stop: tuple[str, ...] = ()
     stream: bool = False
@@ -45,6 +46,16 @@ class ChatCall:
 
 def parse_chat(body: Any, limits: LimitsConfig) -> ChatCall:
     """The Service call a chat-completions body asks for; ApiError (400/413) for anything it cannot take."""
+    return _parse_call(body, limits, lambda: parse_messages(body.get("messages"), limits))
+
+
+def parse_completion(body: Any, limits: LimitsConfig) -> ChatCall:
+    """The Service call a /v1/completions body asks for: one plain prompt, continued as written (no template)."""
+    return _parse_call(body, limits, lambda: PromptRequest(parse_prompt(body)))
+
+
+def _parse_call(body: Any, limits: LimitsConfig,
+                request_of: Callable[[], ChatRequest | VisionRequest | PromptRequest]) -> ChatCall:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     model = body.get("model")
@@ -55,12 +66,30 @@ def parse_chat(body: Any, limits: LimitsConfig) -> ChatCall:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object.", "stream_options")
-    request = parse_messages(body.get("messages"), limits)
+    request = request_of()
     precision = body.get("precision") or ""
     if not isinstance(precision, str):
         raise bad_request("'precision' must be a string such as 'fp32' or 'int8'.", "precision")
     return ChatCall(model, precision, request, parse_sampling(body, limits), parse_stop(body.get("stop")),
                     stream, stream and _flag(options, "include_usage"))
+
+
+def parse_prompt(body: dict[str, Any]) -> str:
+    """The one prompt of a completions body (a string, or a list holding one string); its other fields refused."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise bad_request("'prompt' must be one string (token-id prompts and several prompts per request are not "
+                          "supported: send one request per prompt).", "prompt")
+    if body.get("echo"):
+        raise bad_request("echo is not supported by this server.", "echo")
+    if body.get("suffix"):
+        raise bad_request("suffix (insertion) is not supported by this server.", "suffix")
+    best_of = body.get("best_of")
+    if best_of is not None and best_of != 1:
+        raise bad_request("Only best_of=1 is supported.", "best_of")
+    return prompt
 
 
 def refuse_unsupported(body: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The Service's answer -> OpenAI JSON: chunks for streams, one completion otherwise, usage and finish_reason.
+"""The Service's answer -> OpenAI JSON (chat and text completions): stream chunks or one object, usage, finish_reason.
 
 Plain functions over dicts (no web framework), so a client of the same protocol can share them.
 """
@@ -43,6 +43,55 @@ class Envelope:
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                              "finish_reason": finish_reason}],
                 "usage": usage}
+
+    def opening(self, with_usage: bool = False) -> list[dict[str, Any]]:
+        """The chunks a stream starts with, before any text: the assistant's role."""
+        return [self.chunk({"role": "assistant", "content": ""}, with_usage=with_usage)]
+
+    def text_chunk(self, text: str, with_usage: bool = False) -> dict[str, Any]:
+        """One chunk of answer text."""
+        return self.chunk({"content": text}, with_usage=with_usage)
+
+    def finish_chunk(self, finish_reason: FinishReason, with_usage: bool = False) -> dict[str, Any]:
+        """The chunk that ends the choice."""
+        return self.chunk({}, finish_reason, with_usage=with_usage)
+
+
+@dataclass(frozen=True)
+class TextEnvelope(Envelope):
+    """The same for /v1/completions: text_completion objects, whose choices carry `text` instead of a message."""
+
+    id: str = field(default_factory=lambda: f"cmpl-{uuid.uuid4().hex}")
+
+    def _text(self, text: str, finish_reason: FinishReason | None, usage: dict[str, int] | None,
+              with_usage: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "object": "text_completion", "created": self.created,
+                               "model": self.model,
+                               "choices": [{"index": 0, "text": text, "logprobs": None,
+                                            "finish_reason": finish_reason}]}
+        if with_usage:
+            out["usage"] = usage
+        return out
+
+    def usage_chunk(self, usage: dict[str, int]) -> dict[str, Any]:
+        """The last chunk with stream_options.include_usage: no choices, the usage."""
+        return {**super().usage_chunk(usage), "object": "text_completion"}
+
+    def completion(self, text: str, finish_reason: FinishReason, usage: dict[str, int]) -> dict[str, Any]:
+        """The whole continuation as one text_completion."""
+        return self._text(text, finish_reason, usage, with_usage=True)
+
+    def opening(self, with_usage: bool = False) -> list[dict[str, Any]]:
+        """No role chunk: a completion stream starts with its text."""
+        return []
+
+    def text_chunk(self, text: str, with_usage: bool = False) -> dict[str, Any]:
+        """One chunk of the continuation."""
+        return self._text(text, None, None, with_usage)
+
+    def finish_chunk(self, finish_reason: FinishReason, with_usage: bool = False) -> dict[str, Any]:
+        """The chunk that ends the choice (empty text)."""
+        return self._text("", finish_reason, None, with_usage)
 
 
 def usage_of(stats: GenerationStats | None) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible routes (/v1/models, /v1/chat/completions), served by the app's own server beside Gradio.
+"""The OpenAI-compatible routes (/v1/models, /v1/chat/completions, /v1/completions) beside Gradio.
 
 Handlers are thin: JSON -> api.requests -> the Service (in worker threads) -> api.responses -> JSON or SSE. Every
 refusal is OpenAI's error object with its status; nothing unexpected reaches a client as a stack trace.
@@ -20,15 +20,17 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from api.answer import Answer, open_answer
 from api.errors import ApiError, bad_request, from_playground, internal_error
 from api.models import model_list
-from api.requests import parse_chat
-from api.responses import Envelope
-from core.config import AppConfig
+from api.requests import ChatCall, parse_chat, parse_completion
+from api.responses import Envelope, TextEnvelope
+from core.config import AppConfig, LimitsConfig
 from core.errors import PlaygroundError
 from core.serving.service import Service
 
 API_KEY_ENV = "PLAYGROUND_API_KEY"
+DISCONNECT_POLL_S = 0.25  # how often a non-streamed request checks that its client is still there
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
+Parser = Callable[[Any, LimitsConfig], ChatCall]
 
 
 def api_key(cfg: AppConfig) -> str:
@@ -71,28 +73,35 @@ def build_router(service: Service, cfg: AppConfig) -> APIRouter:
         raise ApiError(404, f"The model '{wanted}' does not exist here; GET /v1/models lists the ids.",
                        code="model_not_found", param="model")
 
-    async def chat_completions(request: Request) -> Response:
+    async def complete(request: Request, parse: Parser, envelope_type: type[Envelope]) -> Response:
         body = await read_json(request, max_body_bytes(cfg))
-        call = await anyio.to_thread.run_sync(parse_chat, body, cfg.limits)  # images decode off the event loop
+        call = await anyio.to_thread.run_sync(parse, body, cfg.limits)  # images decode off the event loop
         rate = cfg.server.stream_updates_per_s if call.stream else 0.0
         answer = await anyio.to_thread.run_sync(open_answer, service, call, call.precision or full, rate)
-        envelope = Envelope(call.model)
+        envelope = envelope_type(call.model)
         if call.stream:
             return StreamingResponse(sse(answer, envelope), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         try:
-            text = await anyio.to_thread.run_sync(lambda: "".join(answer.pieces()))
+            text = await whole_text(answer, request)
         finally:
             await anyio.to_thread.run_sync(answer.close)
         return JSONResponse(envelope.completion(text, answer.finish_reason, answer.usage))
 
+    async def chat_completions(request: Request) -> Response:
+        return await complete(request, parse_chat, Envelope)
+
+    async def completions(request: Request) -> Response:
+        return await complete(request, parse_completion, TextEnvelope)
+
     async def unknown(request: Request) -> Response:
-        raise ApiError(404, f"No route {request.method} {request.url.path}: this server offers GET /v1/models "
-                            "and POST /v1/chat/completions.", code="unknown_url")
+        raise ApiError(404, f"No route {request.method} {request.url.path}: this server offers GET /v1/models, "
+                            "POST /v1/chat/completions and POST /v1/completions.", code="unknown_url")
 
     router.add_api_route("/models", guarded(models), methods=["GET"])
     router.add_api_route("/models/{model_id:path}", guarded(one_model), methods=["GET"])
     router.add_api_route("/chat/completions", guarded(chat_completions), methods=["POST"])
+    router.add_api_route("/completions", guarded(completions), methods=["POST"])
     router.add_api_route("/{path:path}", guarded(unknown), methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     return router
 
@@ -124,18 +133,33 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise bad_request(f"The request body is not valid JSON ({exc}).") from None
 
 
+async def whole_text(answer: Answer, request: Request) -> str:
+    """The whole answer of a non-streamed request; a client that disconnects meanwhile stops the model."""
+    async with anyio.create_task_group() as group:
+        async def watch() -> None:
+            while not await request.is_disconnected():
+                await anyio.sleep(DISCONNECT_POLL_S)
+            answer.stop.set()  # the model stops at its next step; the text read so far ends the join below
+
+        group.start_soon(watch)
+        text = await anyio.to_thread.run_sync(lambda: "".join(answer.pieces()))
+        group.cancel_scope.cancel()
+    return text
+
+
 async def sse(answer: Answer, envelope: Envelope) -> AsyncIterator[str]:
-    """Server-sent events: a role chunk, paced content chunks, the finish chunk, usage if asked, [DONE].
+    """Server-sent events: a role chunk (chat), paced text chunks, the finish chunk, usage if asked, [DONE].
 
     A client that disconnects cancels this generator; `finally` then stops the model and frees its batch row.
     """
     usage = answer.call.include_usage
     pieces = answer.pieces()
     try:
-        yield event_line(envelope.chunk({"role": "assistant", "content": ""}, with_usage=usage))
+        for chunk in envelope.opening(with_usage=usage):
+            yield event_line(chunk)
         while (text := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
-            yield event_line(envelope.chunk({"content": text}, with_usage=usage))
-        yield event_line(envelope.chunk({}, answer.finish_reason, with_usage=usage))
+            yield event_line(envelope.text_chunk(text, with_usage=usage))
+        yield event_line(envelope.finish_chunk(answer.finish_reason, with_usage=usage))
         if usage:
             yield event_line(envelope.usage_chunk(answer.usage))
         yield "data: [DONE]\n\n"

@@ -1,4 +1,4 @@
-"""Chat requests -> token ids that fit the model's window, with a record of what was trimmed."""
+"""Chat requests (and plain prompts) -> token ids that fit the model's window, with a record of what was trimmed."""
 
 from __future__ import annotations
 
@@ -37,6 +37,22 @@ class ChatRequest:
                      "answer so far": self.answer_start})
         check_turns(self.history)
         check_chars(self.text_chars(), max_chars)
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """A plain prompt the model continues as written: no chat template, no trimming (the API's /v1/completions)."""
+
+    prompt: str
+
+    def text_chars(self) -> int:
+        """Characters of the prompt."""
+        return len(self.prompt)
+
+    def check_size(self, max_chars: int) -> None:
+        """Refuse a prompt that is not text or is over max_chars."""
+        check_texts({"prompt": self.prompt})
+        check_chars(len(self.prompt), max_chars)
 
 
 def check_texts(fields: dict[str, object]) -> None:
@@ -120,6 +136,19 @@ def plan_context(tokenizer: Any, request: ChatRequest, window: int, max_new_toke
         )
     dropped = len(request.history) - len(history)
     return ContextPlan(ids, window, max_new_tokens, dropped, len(doc_ids) - kept_doc, kept_doc)
+
+
+def plan_prompt(tokenizer: Any, request: PromptRequest, window: int, max_new_tokens: int) -> ContextPlan:
+    """Tokenize a plain prompt as the model's own tokenizer does (its control tokens are real); refuse it if it
+    does not fit the window with max_new_tokens kept for the answer."""
+    if not request.prompt.strip():
+        raise EmptyInputError("The prompt is empty: send some text for the model to continue.")
+    ids = tokenizer(request.prompt, add_special_tokens=True)["input_ids"]
+    budget = window - max_new_tokens
+    if len(ids) > budget:
+        raise InputTooLongError(f"The prompt is {len(ids):,} tokens; with {max_new_tokens:,} kept for the answer, "
+                                f"this model's window of {window:,} tokens holds at most {max(budget, 0):,}.")
+    return ContextPlan(ids, window, max_new_tokens)
 
 
 def drop_oldest_turns(tokenizer: Any, request: ChatRequest, history: list[ChatTurn], document: str,

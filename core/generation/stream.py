@@ -15,7 +15,7 @@ import torch
 from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from core.errors import GenerationError, OutOfMemoryError
-from core.generation.prompting import ChatRequest, ContextPlan, plan_context
+from core.generation.prompting import ChatRequest, ContextPlan, PromptRequest, plan_context, plan_prompt
 from core.generation.sampling import SamplingParams
 from core.models.loading import LoadedModel
 
@@ -156,11 +156,14 @@ def prefill_in_chunks(model: Any, inputs: dict[str, torch.Tensor], events: tuple
     return cache
 
 
-def prepare_chat(loaded: LoadedModel, request: ChatRequest, params: SamplingParams,
+def prepare_chat(loaded: LoadedModel, request: ChatRequest | PromptRequest, params: SamplingParams,
                  max_context_tokens: int | None = None) -> tuple[ContextPlan, dict[str, torch.Tensor]]:
-    """Plan the prompt (trimming to the window): the plan and the model inputs, (1, seq) ids and mask."""
+    """Plan the prompt (a chat trimmed to the window, or a plain prompt): the plan and the (1, seq) ids and mask."""
     window = min(loaded.context_window, max_context_tokens or loaded.context_window)
-    plan = plan_context(loaded.tokenizer, request, window, params.max_new_tokens)
+    if isinstance(request, PromptRequest):
+        plan = plan_prompt(loaded.tokenizer, request, window, params.max_new_tokens)
+    else:
+        plan = plan_context(loaded.tokenizer, request, window, params.max_new_tokens)
     input_ids = torch.tensor([plan.input_ids], device=loaded.device)
     return plan, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 

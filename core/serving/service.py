@@ -22,7 +22,7 @@ from core.errors import (
     UnsupportedPrecisionError,
 )
 from core.generation.batch_caption import CaptionBatchRequest, caption_many
-from core.generation.prompting import ChatRequest, check_chars, check_texts
+from core.generation.prompting import ChatRequest, PromptRequest, check_chars, check_texts
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
 from core.generation.vision import VisionRequest, prepare_vision
@@ -42,7 +42,7 @@ from core.serving.runner import GpuRunner
 from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 
-GenerationRequest = ChatRequest | VisionRequest
+GenerationRequest = ChatRequest | VisionRequest | PromptRequest
 LOAD_TICK_S = 0.5
 
 
@@ -77,6 +77,9 @@ class Service:
         if isinstance(request, VisionRequest | CaptionBatchRequest) and entry.kind != "vision":
             raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
         if self.remotes.serves(model_id):  # the server picks its precision; the prompt is checked there
+            if isinstance(request, PromptRequest):
+                raise BadSettingError(f"{model_id} is served by a remote chat server, which takes conversations, "
+                                      "not plain prompts; send it as a chat.")
             if isinstance(request, ChatRequest) and not (request.message.strip() or request.document.strip()):
                 raise EmptyInputError("Type a message (or attach a document) first.")
             return self.registry.hardware.full_precision
