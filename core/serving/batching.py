@@ -1,8 +1,9 @@
 """Step-level batching for a resident model: concurrent requests share each forward pass.
 
 One Batcher per resident model. A request that finds the model idle (nothing else waiting or running) is
-prefilled at once; when several arrive together at an idle model, the batcher waits WINDOW_S for companions
-and prefills them together; requests that arrive while a batch runs are prefilled and join it before the next step.
+prefilled at once; when several arrive together at an idle model, the batcher gathers the burst (until QUIET_S pass
+without a new arrival, at most WINDOW_S) and prefills it in one pass; requests that arrive while a batch runs are
+prefilled together, all of those waiting in one left-padded pass, and join it before the next step.
 A row leaves the batch the step after it ends (eos, token limit, Stop, consumer gone), so a
 finished row never holds the others back. Works for any model whose DynamicCache has plain layers,
 MLA (DeepseekV2/V3) included, where transformers' paged continuous batching fails. Qwen2/Llama use it
@@ -34,7 +35,8 @@ from core.models.loading import LoadedModel
 from core.serving.batch_state import BatchState, cache_is_plain, prefill
 from core.serving.row_sampling import RowSampler
 
-WINDOW_S = 0.02  # a burst arriving at an idle model waits this long for companions before prefilling
+WINDOW_S = 0.02  # a burst arriving at an idle model waits at most this long for companions before prefilling
+QUIET_S = 0.004  # ... and no longer than this after the latest arrival: a burst that has stopped growing goes at once
 MAX_ROWS = 16  # rows decoding at once; later requests wait for a free row
 MAX_WAITING = 64  # requests waiting for a row before new ones are told the server is busy
 
@@ -62,8 +64,10 @@ class Batcher:
     """Serves every request for one resident model; a scheduler thread runs only while there is work."""
 
     def __init__(self, loaded: LoadedModel, max_rows: int = MAX_ROWS, window_s: float = WINDOW_S,
-                 max_waiting: int = MAX_WAITING) -> None:
+                 max_waiting: int = MAX_WAITING, quiet_s: float = QUIET_S) -> None:
         self.loaded, self.max_rows, self.window_s, self.max_waiting = loaded, max_rows, window_s, max_waiting
+        self.quiet_s = quiet_s
+        self._last_arrival = 0.0  # time.monotonic() of the latest submit
         self._lock = threading.Lock()
         self._pending: list[Row] = []
         self._running: list[Row] = []
@@ -105,6 +109,7 @@ class Batcher:
                 raise BusyError(f"The server is busy: {len(self._pending)} requests are already waiting for "
                                 f"{self.loaded.key.model_id}. Please try again in a moment.")
             self._pending.append(row)
+            self._last_arrival = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
                 self._thread.start()
@@ -134,7 +139,7 @@ class Batcher:
     def _take(self, state: BatchState | None) -> list[Row] | None:
         """Rows to admit now; None when the thread should exit (nothing running, nothing pending)."""
         if state is None and self.window_s > 0 and self.waiting() > 1:
-            time.sleep(self.window_s)  # a burst: let its companions arrive (a lone request goes at once)
+            self._gather()  # a burst: let its companions arrive (a lone request goes at once)
         with self._lock:
             gone = [r for r in self._pending if r.cancelled]  # stopped while waiting: no slot needed
             self._pending = [r for r in self._pending if not r.cancelled]
@@ -147,6 +152,18 @@ class Batcher:
             row.streamer.end()
             row.released.set()
         return taken if state is not None or taken else None
+
+    def _gather(self) -> None:
+        """Wait until the burst stops growing (quiet_s without an arrival), fills the rows, or window_s passed."""
+        deadline = time.monotonic() + self.window_s
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                quiet_until, full = self._last_arrival + self.quiet_s, len(self._pending) >= self.max_rows
+            wake = min(quiet_until, deadline)
+            if full or now >= wake:
+                return
+            time.sleep(wake - now)
 
     def _run(self) -> None:
         state: BatchState | None = None

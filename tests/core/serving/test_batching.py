@@ -53,7 +53,7 @@ def test_each_batched_row_gives_the_tokens_of_a_single_greedy_generate(fixture, 
 @pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
 def test_concurrent_streams_share_the_batch_and_get_their_single_request_text(fixture, request):
     loaded = request.getfixturevalue(fixture)
-    batcher = Batcher(loaded, window_s=0.3)
+    batcher = Batcher(loaded, window_s=0.3, quiet_s=0.3)
     answers = run_together(batcher, PROMPTS, [GREEDY] * 3)
     assert batcher.peak_rows == 3
     assert answers == [generate_alone(loaded, text, GREEDY) for text in PROMPTS]
@@ -76,7 +76,7 @@ def test_rows_keep_their_own_sampling_settings_and_seeds(qwen):
     seeded = SamplingParams(max_new_tokens=20, temperature=1.0, top_p=0.9, top_k=40, repetition_penalty=1.2, seed=5)
     penalised = SamplingParams(max_new_tokens=20, temperature=0, repetition_penalty=1.5)
     settings = [seeded, GREEDY, penalised]
-    batcher = Batcher(qwen, window_s=0.3)
+    batcher = Batcher(qwen, window_s=0.3, quiet_s=0.3)
     mixed = run_together(batcher, PROMPTS, settings)
     alone = [run_together(Batcher(qwen), [text], [p])[0] for text, p in zip(PROMPTS, settings, strict=True)]
     assert batcher.peak_rows == 3
@@ -86,7 +86,7 @@ def test_rows_keep_their_own_sampling_settings_and_seeds(qwen):
 
 
 def test_stop_frees_the_row_at_once_and_the_others_continue(deepseek):
-    batcher = Batcher(deepseek, window_s=0.3)
+    batcher = Batcher(deepseek, window_s=0.3, quiet_s=0.3)
     endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=3)
     stop = threading.Event()
     stopped = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, stop, TIMEOUT_S, None))
@@ -139,3 +139,16 @@ def test_a_lone_request_at_an_idle_model_skips_the_gather_window(deepseek):
     stream = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), 60, None))
     assert next(stream) is not None and time.perf_counter() - start < 5.0
     assert "".join(stream) is not None and batcher.active() == 0
+
+
+def test_a_burst_that_stopped_growing_is_prefilled_without_waiting_out_the_window(deepseek):
+    batcher = Batcher(deepseek, window_s=5.0, quiet_s=0.1)  # the window alone would hold the burst for 5 s
+    batcher._pending.extend(make_row(deepseek, text, GREEDY) for text in PROMPTS[:2])
+    batcher._last_arrival = time.monotonic()
+    start = time.monotonic()
+    batcher._gather()
+    assert 0.09 <= time.monotonic() - start < 2.0  # waited for quiet, not for the window
+    batcher.max_rows = 2  # a burst that fills every row goes at once
+    start = time.monotonic()
+    batcher._gather()
+    assert time.monotonic() - start < 0.05
