@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -24,10 +25,12 @@ def chat_user(url: str, model: str) -> Any:
     import httpx
 
     client = httpx.Client(base_url=url + "gradio_api/call/chat", timeout=600)
+    session = uuid.uuid4().hex  # one Gradio session per user, as gradio_client and a browser tab have: without
+    # one, every call makes Gradio build a fresh session state (the config of every block of the app)
 
     def ask(prompt: str, tokens: int) -> Iterator[str]:
         data = [prompt, "", "", model, "fp32", tokens, 0.0, 0.95, 50, 1.0, 0]
-        event_id = client.post("", json={"data": data}).raise_for_status().json()["event_id"]
+        event_id = client.post("", json={"data": data, "session_hash": session}).raise_for_status().json()["event_id"]
         with client.stream("GET", f"/{event_id}") as events:
             kind = ""
             for line in events.iter_lines():
