@@ -135,6 +135,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 async def whole_text(answer: Answer, request: Request) -> str:
     """The whole answer of a non-streamed request; a client that disconnects meanwhile stops the model."""
+    text, failure = "", None
     async with anyio.create_task_group() as group:
         async def watch() -> None:
             while not await request.is_disconnected():
@@ -142,8 +143,13 @@ async def whole_text(answer: Answer, request: Request) -> str:
             answer.stop.set()  # the model stops at its next step; the text read so far ends the join below
 
         group.start_soon(watch)
-        text = await anyio.to_thread.run_sync(lambda: "".join(answer.pieces()))
+        try:
+            text = await anyio.to_thread.run_sync(lambda: "".join(answer.pieces()))
+        except Exception as exc:  # re-raised below as itself: out of a task group it would be an ExceptionGroup
+            failure = exc
         group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return text
 
 

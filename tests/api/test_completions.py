@@ -12,6 +12,7 @@ import time
 import httpx
 import openai
 import pytest
+import torch
 
 from core.generation.prompting import PromptRequest
 from core.generation.sampling import SamplingParams
@@ -120,3 +121,20 @@ def test_a_non_streamed_request_whose_client_leaves_stops_the_model(app_url, reg
     while registry.running(key) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert registry.running(key) == 0 and registry.batcher(key).active() == 0
+
+
+def test_a_non_streamed_answer_that_fails_midway_gets_its_own_error(oai, deepseek, monkeypatch):
+    real_forward = deepseek.model.forward
+    calls = {"n": 0}
+
+    def forward_that_runs_out_once(*args, **kwargs):  # a CUDA OOM cannot happen on this CPU machine
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    oai.completions.create(model=TEXT_MODEL, prompt=PROMPT, max_tokens=2)  # resident before counting forwards
+    monkeypatch.setattr(deepseek.model, "forward", forward_that_runs_out_once)
+    with pytest.raises(openai.InternalServerError, match="ran out of memory") as caught:
+        oai.completions.create(model=TEXT_MODEL, prompt=PROMPT, max_tokens=8)
+    assert caught.value.status_code == 503  # the readable error's status, not a bare 500
