@@ -18,6 +18,8 @@ SCENE = ShapeScene("square", "green", "large", 1, "right", "plain")
 LAST_BOT = ("() => { const b = document.querySelectorAll('#caption-history .bot'); "
             "return b.length >= {n} && b[b.length - 1].innerText.trim().length > 0; }")
 
+METRICS_LINES = "[...document.querySelectorAll('#caption-history .bot')].filter(b => b.innerText.includes('tok/s'))"
+
 
 @pytest.fixture(scope="module")
 def page(app_url):
@@ -45,6 +47,24 @@ def test_upload_caption_then_follow_up(page, tmp_path):
                            timeout=60_000)
     page.screenshot(path=str(SHOTS / "caption.png"), full_page=True)
     assert "Context" in page.inner_text("#caption-meter")
+
+
+def test_a_follow_up_attaches_another_image(page, tmp_path):
+    """After the green square's caption, a follow-up brings a blue circle: the caption names blue."""
+    path = tmp_path / "blue_circle.png"
+    draw_scene(ShapeScene("circle", "blue", "large", 1, "center", "plain"), 128, 3).save(path)
+    page.set_input_files("#caption-attach input[type=file]", str(path))
+    page.wait_for_selector("#caption-attach img", timeout=30_000)
+    finished = METRICS_LINES + ".length"
+    answers = page.evaluate(f"() => {finished}")
+    page.fill("#caption-question textarea", "Caption this image.")
+    page.click("#caption-ask")
+    page.wait_for_function(f"n => {finished} > n && [...document.querySelectorAll('#caption-history .bot')]"
+                           ".at(-1).innerText.includes('tok/s')", arg=answers, timeout=120_000)
+    last = bot_texts(page)[-1].split("\n\n")[0]  # the answer, without its metrics line
+    assert "blue" in last.lower() and "green" not in last.lower(), last
+    assert page.locator("#caption-history .user img").count() >= 2  # the attached image shows in its turn
+    page.wait_for_selector("#caption-attach img", state="detached", timeout=30_000)  # emptied once sent
 
 
 def drawings(folder: Path, colours: tuple[str, ...], shape: str = "circle") -> list[Path]:
