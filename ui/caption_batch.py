@@ -33,10 +33,11 @@ def table_of(rows: list[CaptionRow]) -> list[list[Any]]:
 
 
 def caption_rows(service: Service, paths: list[str], style: str, model_id: str, precision: str,
-                 params: SamplingParams, session: str | None = None) -> Iterator[tuple[list[CaptionRow], int]]:
+                 params: SamplingParams, session: str | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[list[CaptionRow], int]]:
     """(all rows so far, files in all) after each batch; bad files are rows with a message, never an exception."""
     items = collect_items(paths, service.limits)
-    request = CaptionBatchRequest(tuple(items), style)  # type: ignore[arg-type]
+    request = CaptionBatchRequest(tuple(items), style, int(batch_size))  # type: ignore[arg-type]
     rows: list[CaptionRow] = []
     for event in service.caption_batch(request, model_id, precision, params, session=session):
         if isinstance(event, CaptionRows):
@@ -61,6 +62,8 @@ def build(service: Service, model: gr.Dropdown, precision: gr.Dropdown, style: g
         files = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or zips of images",
                         elem_id="batch-files")
         with gr.Row():
+            batch_size = gr.Slider(1, 16, value=DEFAULT_BATCH_SIZE, step=1, label="Images per model pass",
+                                   elem_id="batch-size", scale=2)
             run = gr.Button("Caption all", variant="primary", elem_id="batch-run")
             stop = gr.Button("Stop", variant="stop", elem_id="batch-stop")
         status = gr.Markdown("", elem_id="batch-status")
@@ -70,14 +73,14 @@ def build(service: Service, model: gr.Dropdown, precision: gr.Dropdown, style: g
             csv_file = gr.File(label="CSV", interactive=False, elem_id="batch-csv")
             jsonl_file = gr.File(label="JSONL", interactive=False, elem_id="batch-jsonl")
 
-    def on_run(paths: list[str] | None, chosen_style: str, model_id: str, prec: str, temperature: float,
-               top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
+    def on_run(paths: list[str] | None, per_pass: float, chosen_style: str, model_id: str, prec: str,
+               temperature: float, top_p: float, top_k: int, repetition: float, max_new: int, seed: float,
                request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
         params = to_params(temperature, top_p, top_k, repetition, max_new, seed)
         rows: list[CaptionRow] = []
         try:
             for rows, total in caption_rows(service, list(paths or []), chosen_style, model_id, prec, params,
-                                            session_key(request)):
+                                            session_key(request), int(per_pass)):
                 progress(len(rows) / max(total, 1), desc="Captioning")
                 yield table_of(rows), f"{len(rows)} / {total} files done", gr.skip(), gr.skip()
         except PlaygroundError as exc:
@@ -88,8 +91,8 @@ def build(service: Service, model: gr.Dropdown, precision: gr.Dropdown, style: g
     def on_stop(request: gr.Request) -> None:
         service.stop(session_key(request))
 
-    run.click(on_run, [files, style, model, precision, *sampling.inputs], [table, status, csv_file, jsonl_file],
-              api_visibility="private", concurrency_limit=None)
+    run.click(on_run, [files, batch_size, style, model, precision, *sampling.inputs],
+              [table, status, csv_file, jsonl_file], api_visibility="private", concurrency_limit=None)
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
 
 

@@ -19,6 +19,7 @@ from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
 from core.serving.remote_compare import add_remote_rows
 from core.serving.request_log import logged_request
 from core.serving.service import Service
+from ui import vision_compare
 from ui.access import client_of
 from ui.controls import precision_choices, unavailable_note
 from ui.errors import user_error
@@ -83,6 +84,7 @@ def build(service: Service, cfg: AppConfig) -> None:
     with gr.Row():
         json_file = gr.File(label="Export JSON", elem_id="quant-json")
         md_file = gr.File(label="Export Markdown", elem_id="quant-md")
+    vision_compare.build(service, cfg)  # its own accordion: captions of a vision model at each precision
 
     def on_compare(model_id: str, chosen: list[str], text: str, max_tokens: float, seed_value: float | None,
                    chosen_remotes: list[str], request: gr.Request,

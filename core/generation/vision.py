@@ -22,6 +22,14 @@ STYLE_PROMPTS: dict[str, str] = {"short": "Caption this image.", "detailed": "De
 
 
 @dataclass(frozen=True)
+class AttachedImage:
+    """An image a later user turn brought into the conversation."""
+
+    user_turn: int  # which user turn (0 = the first; len(user turns in history) = the new question)
+    image: Image.Image  # RGB, as core.images.load_image returns it
+
+
+@dataclass(frozen=True)
 class VisionRequest:
     """One image and a conversation about it; an empty question asks for a caption in `style`."""
 
@@ -30,6 +38,12 @@ class VisionRequest:
     style: CaptionStyle = "short"
     history: tuple[ChatTurn, ...] = ()  # earlier turns about this image; the image belongs to the first user turn
     system: str = ""
+    attached: tuple[AttachedImage, ...] = ()  # images that follow-ups attached, in turn order
+
+    @property
+    def image_count(self) -> int:
+        """Images in the conversation (the first one and every attached one)."""
+        return 1 + len(self.attached)
 
     @property
     def prompt(self) -> str:
@@ -46,6 +60,9 @@ class VisionRequest:
         """Refuse text that is not text (wrong type, not encodable) or so large that tokenizing it would stall."""
         check_texts({"question": self.question, "system prompt": self.system, "style": self.style})
         check_turns(self.history)
+        users = sum(t.role == "user" for t in self.history)
+        if any(not 1 <= a.user_turn <= users for a in self.attached):
+            raise BadSettingError(f"An attached image must belong to a follow-up (user turns 1 to {users}).")
         if self.style not in STYLE_PROMPTS:
             raise BadSettingError(f"Unknown caption style '{self.style}'. Choose one of: {', '.join(STYLE_PROMPTS)}.")
         check_chars(self.text_chars(), max_chars)
@@ -57,11 +74,30 @@ def vision_messages(request: VisionRequest, history: list[ChatTurn]) -> list[dic
     if request.system.strip():
         messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
     turns = [*history, ChatTurn("user", request.prompt)]
-    first_user = next(i for i, t in enumerate(turns) if t.role == "user")
-    for i, turn in enumerate(turns):
-        image = [{"type": "image"}] if i == first_user else []
-        messages.append({"role": turn.role, "content": [*image, {"type": "text", "text": turn.content}]})
+    per_turn = _images_per_turn(request, history)
+    user = 0
+    for turn in turns:
+        images = [{"type": "image"}] * (len(per_turn[user]) if turn.role == "user" else 0)
+        user += turn.role == "user"
+        messages.append({"role": turn.role, "content": [*images, {"type": "text", "text": turn.content}]})
     return messages
+
+
+def conversation_images(request: VisionRequest, history: list[ChatTurn]) -> list[Image.Image]:
+    """The images of the kept turns in prompt order: the first image, then those that kept follow-ups attached."""
+    return [image for images in _images_per_turn(request, history) for image in images]
+
+
+def _images_per_turn(request: VisionRequest, history: list[ChatTurn]) -> list[list[Image.Image]]:
+    """Images per kept user turn: the first image moves to the earliest kept turn; a dropped turn's attachment goes."""
+    users = sum(t.role == "user" for t in history) + 1
+    dropped = sum(t.role == "user" for t in request.history) + 1 - users  # user turns trimmed from the front
+    per_turn: list[list[Image.Image]] = [[] for _ in range(users)]
+    per_turn[0].append(request.image)
+    for attached in request.attached:
+        if attached.user_turn >= dropped and attached.user_turn - dropped < users:
+            per_turn[attached.user_turn - dropped].append(attached.image)
+    return per_turn
 
 
 def plan_vision(loaded: LoadedModel, request: VisionRequest, window: int,
@@ -115,7 +151,7 @@ def _encode(processor: Any, request: VisionRequest, history: list[ChatTurn]) -> 
     text = processor.apply_chat_template(messages, add_generation_prompt=True)
     text = text.replace(processor.image_token, processor.image_token * processor.num_image_tokens)
     ids = torch.tensor([escaper.encode(text, add_special_tokens=True)], dtype=torch.long)  # BOS as the processor
-    pixels = processor.image_processor(images=[request.image], return_tensors="pt")
+    pixels = processor.image_processor(images=conversation_images(request, history), return_tensors="pt")
     tensors = {k: v for k, v in pixels.items() if isinstance(v, torch.Tensor)}
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), **tensors}
 
