@@ -103,16 +103,18 @@ def build_tokenizer(seed: int) -> PreTrainedTokenizerFast:
         extra_special_tokens={"image_token": IMAGE}, model_max_length=512)
 
 
-def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE) -> DeepseekVLProcessor:
+def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE,
+                    patch_size: int = PATCH_SIZE) -> DeepseekVLProcessor:
     image_processor = DeepseekVLImageProcessorPil(size={"height": image_size, "width": image_size})
     return DeepseekVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE,
-                               num_image_tokens=(image_size // PATCH_SIZE) ** 2)
+                               num_image_tokens=(image_size // patch_size) ** 2)
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE) -> DeepseekVLForConditionalGeneration:
-    """SigLIP vision tower (16 px patches) + 4-layer Llama, about 1.45M parameters."""
+def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE,
+                patch_size: int = PATCH_SIZE) -> DeepseekVLForConditionalGeneration:
+    """SigLIP vision tower + 4-layer Llama, about 1.45M parameters with the default 16 px patches."""
     vision = SiglipVisionConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-                                num_attention_heads=4, image_size=image_size, patch_size=PATCH_SIZE,
+                                num_attention_heads=4, image_size=image_size, patch_size=patch_size,
                                 vision_use_head=False)
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384,
                        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
@@ -275,6 +277,7 @@ def main() -> None:
     parser.add_argument("--vision-lr-factor", type=float, default=0.3,
                         help="stage 2's learning rate for the vision tower, relative to --lr")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="the model's input side in pixels")
+    parser.add_argument("--patch-size", type=int, default=PATCH_SIZE, help="the vision tower's patch side in pixels")
     parser.add_argument("--varied-share", type=float, default=0.5,
                         help="share of training images drawn by scripts/shape_variety.py")
     parser.add_argument("--vision-lr", type=float, default=2e-3)
@@ -285,8 +288,8 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     tokenizer = build_tokenizer(args.seed)
-    processor = build_processor(tokenizer, args.image_size)
-    model = build_model(tokenizer, args.image_size)
+    processor = build_processor(tokenizer, args.image_size, args.patch_size)
+    model = build_model(tokenizer, args.image_size, args.patch_size)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters, vocab {len(tokenizer)}, image token id {model.config.image_token_id}")
 
@@ -297,7 +300,7 @@ def main() -> None:
     test = evaluate_captions(model, processor, n=200, seed=args.seed + TEST_SEED)
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
-    report = {"seed": args.seed, "parameters": n_params, "image_size": args.image_size, "patch_size": PATCH_SIZE,
+    report = {"seed": args.seed, "parameters": n_params, "image_size": args.image_size, "patch_size": args.patch_size,
               "num_image_tokens": processor.num_image_tokens, "image_token_id": model.config.image_token_id,
               "batch_size": args.batch_size, "lr": args.lr, **run, "heldout": test}
     (args.out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
