@@ -22,6 +22,7 @@ from core.config import AppConfig, ConfigError, load_config  # noqa: E402
 from core.finetune.jobs import JobBook, output_root  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
+from core.serving.native_memory import release_native_memory  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.remotes import RemoteHub, build_hub  # noqa: E402
 from core.serving.request_log import configure_logging  # noqa: E402
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"config error: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging(cfg.server.log_level)
+    # Before any worker thread allocates: RSS follows live memory under load (README "Benchmarks", the soak).
+    release_native_memory(cfg.server.malloc_arena_max, cfg.server.malloc_trim_s)
     registry = ModelRegistry(default_catalog(cfg.models.local_paths), hardware,
                              memory_budget_bytes=cfg.models.memory_budget_bytes, max_waiting=cfg.server.max_queue)
     preload_defaults(registry, cfg)  # ZeroGPU: models go to CUDA at start-up, before launch

@@ -6,6 +6,9 @@ First the same users chat alone for --baseline-s (chat latency alone); then the 
 requests at the deadline; every request has a timeout and the server is stopped at the end whatever happens.
 Prints requests, failures (anything but an answer or a "busy" refusal), busy refusals, p50/p95 latency per kind,
 chat p95 mixed / alone (goal <= 3x), and the server's RSS after warm-up and at the end (goal: drift <= 5 %).
+The server's RSS is also sampled every 2 s: the least-squares slope after warm-up, whole and per half, tells a
+bounded cache filling up (second half flat) from growth without bound (both halves alike); SOAK_RSS_CSV=path
+writes the samples (seconds since start, bytes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,39 @@ REQUEST_TIMEOUT_S = 300.0
 
 
 @dataclass
+class RssTrace:
+    """The server's RSS sampled every `every_s` seconds in a background thread: (seconds since start, bytes)."""
+    process: psutil.Process
+    every_s: float = 2.0
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self.stop.wait(self.every_s):
+            try:
+                self.samples.append((time.monotonic() - t0, self.process.memory_info().rss))
+            except psutil.Error:  # the server has gone: nothing more to sample
+                return
+
+    def window(self, start: float, end: float) -> list[tuple[float, int]]:
+        return [(t, rss) for t, rss in self.samples if start <= t <= end]
+
+
+def slope_per_min(samples: list[tuple[float, int]]) -> float:
+    """Least-squares slope of RSS over time, in bytes per minute (0 with fewer than 2 samples)."""
+    if len(samples) < 2:
+        return 0.0
+    ts, ys = [t for t, _ in samples], [float(y) for _, y in samples]
+    mt, my = statistics.fmean(ts), statistics.fmean(ys)
+    var = sum((t - mt) ** 2 for t in ts)
+    return 60 * sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / var if var else 0.0
+
+
+@dataclass
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -52,6 +88,16 @@ class Tally:
             else:
                 self.failures[kind] += 1
                 self.errors.append(f"{kind}: {error[:160]}")
+
+
+def connect(url: str, tries: int = 5) -> Client:
+    """A gradio_client session; a busy machine can time its config request out, so a few tries."""
+    for _ in range(tries - 1):
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # noqa: BLE001 - httpx timeouts and gradio_client's own errors alike
+            time.sleep(2)
+    return Client(url, verbose=False)
 
 
 def one_request(client: Client, kind: str, rng: random.Random, tokens: int, image: str) -> None:
@@ -117,17 +163,21 @@ def main() -> None:
         port = sock.getsockname()[1]
     server = start_server(port, args.threads)
     process = psutil.Process(server.pid)
+    trace = RssTrace(process)
+    trace.start()
+    t0 = time.monotonic()
     try:
-        clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(args.users)]
+        clients = [connect(f"http://127.0.0.1:{port}/") for _ in range(args.users)]
         run_phase(clients[:3], 1, (("chat", 1), ("caption", 1), ("compare", 1)), 8, images)  # warm-up: loads all
         alone = run_phase(clients, args.baseline_s, (("chat", 1.0),), args.tokens, images) if args.baseline_s else None
         rss_start = process.memory_info().rss
         mixed_s = args.minutes * 60
         warm = run_phase(clients, mixed_s * 0.2, MIX, args.tokens, images)  # the first fifth warms caches up
-        rss_warm = process.memory_info().rss
+        rss_warm, t_warm = process.memory_info().rss, time.monotonic() - t0
         mixed = run_phase(clients, mixed_s * 0.8, MIX, args.tokens, images)
-        rss_end = process.memory_info().rss
+        rss_end, t_end = process.memory_info().rss, time.monotonic() - t0
     finally:
+        trace.stop.set()
         server.terminate()
         server.wait(30)
     print(f"{args.users} users, {args.minutes:g} min mixed ({', '.join(f'{k} {w:.0%}' for k, w in MIX)}), "
@@ -142,6 +192,19 @@ def main() -> None:
     drift = (rss_end - rss_warm) / rss_warm
     print(f"server RSS: before mixed {format_bytes(rss_start)}, after warm-up {format_bytes(rss_warm)}, "
           f"end {format_bytes(rss_end)}; drift after warm-up {drift:+.1%}  (goal <= 5 %)")
+    describe_trend(trace, t_warm, t_end)
+
+
+def describe_trend(trace: RssTrace, t_warm: float, t_end: float) -> None:
+    """RSS slope after warm-up, over each half: a bounded cache filling up shows a smaller second-half slope."""
+    mid = (t_warm + t_end) / 2
+    whole, first, second = (slope_per_min(trace.window(a, b)) for a, b in
+                            ((t_warm, t_end), (t_warm, mid), (mid, t_end)))
+    print(f"server RSS slope after warm-up {format_bytes(whole)}/min (first half {format_bytes(first)}/min, "
+          f"second half {format_bytes(second)}/min), {len(trace.window(t_warm, t_end))} samples")
+    if os.environ.get("SOAK_RSS_CSV"):
+        with open(os.environ["SOAK_RSS_CSV"], "w") as out:
+            out.writelines(f"{t:.1f},{rss}\n" for t, rss in trace.samples)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ class ServerConfig:
     auth: dict[str, str] = field(default_factory=dict)  # user -> password for a UI login (or PLAYGROUND_AUTH)
     log_level: str = "INFO"  # DEBUG, INFO (one line per request), WARNING, ERROR
     admin_token: str | None = None  # for Unload / Stop fine-tune (or PLAYGROUND_ADMIN_TOKEN); none: loopback only
+    malloc_arena_max: int = 2  # glibc malloc arenas for the worker threads (0 = glibc's 8 x cores); see app.py
+    malloc_trim_s: float = 10.0  # give freed native memory back to the OS this often (0 = never)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ def check_config(cfg: AppConfig) -> AppConfig:
         if value < 1:
             raise ConfigError(f"'{key}' must be at least 1, got {value!r}.")
     server = cfg.server
+    for name in ("malloc_arena_max", "malloc_trim_s"):  # 0 switches the setting off
+        if getattr(server, name) < 0:
+            raise ConfigError(f"'server.{name}' must be 0 (off) or more, got {getattr(server, name)!r}.")
     if server.max_in_flight + 1 + server.heavy_waiting + SMALL_EVENT_THREADS > server.max_threads:
         raise ConfigError(f"'server.max_in_flight' + 1 + 'server.heavy_waiting' must leave {SMALL_EVENT_THREADS} of "
                           f"'server.max_threads' ({server.max_threads}) free, or the busy message cannot fire.")

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters; with a random nonce a user cannot forge a marker
+# One pattern for every request (a pattern per nonce would be compiled per request and churn re's cache);
+# a match whose nonce is not this request's is text like any other.
+MARKER = re.compile(f"{OPEN}([0-9a-f]+):(\\d+){CLOSE}")
 
 
 def special_strings(tokenizer: Any) -> list[str]:
@@ -37,7 +40,6 @@ class Escaper:
     def __post_init__(self) -> None:
         self.specials = self.specials or special_strings(self.tokenizer)
         self._find = re.compile("|".join(map(re.escape, self.specials))) if self.specials else None
-        self._marker = re.compile(f"{OPEN}{self.nonce}:(\\d+){CLOSE}")
 
     def escape(self, text: str) -> str:
         """text with each special-token string replaced by a marker."""
@@ -53,9 +55,11 @@ class Escaper:
         """Token ids of rendered text: template control tokens real, escaped user strings as plain text."""
         ids: list[int] = []
         start = 0
-        for match in self._marker.finditer(rendered):
+        for match in MARKER.finditer(rendered):
+            if match.group(1) != self.nonce:  # a forged marker: stays text
+                continue
             ids += self._ids(rendered[start:match.start()], split=False)
-            ids += self._ids(self.literals[int(match.group(1))], split=True)
+            ids += self._ids(self.literals[int(match.group(2))], split=True)
             start = match.end()
         ids += self._ids(rendered[start:], split=False)
         if not add_special_tokens:

@@ -42,7 +42,9 @@ def test_config_is_frozen():
 @pytest.mark.parametrize(("body", "key"), [("server:\n  log_level: LOUD\n", "server.log_level"),
                                            ("limits:\n  max_upload_bytes: 0\n", "limits.max_upload_bytes"),
                                            ("finetune:\n  keep_runs: -1\n", "finetune.keep_runs"),
-                                           ("server:\n  max_in_flight: 36\n", "server.max_in_flight")])
+                                           ("server:\n  max_in_flight: 36\n", "server.max_in_flight"),
+                                           ("server:\n  malloc_trim_s: -1\n", "server.malloc_trim_s"),
+                                           ("server:\n  malloc_arena_max: -2\n", "server.malloc_arena_max")])
 def test_bad_values_are_errors_naming_the_key(tmp_path: Path, body, key):
     path = tmp_path / "c.yaml"
     path.write_text(body)
