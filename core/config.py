@@ -40,6 +40,7 @@ class ServerConfig:
     admin_token: str | None = None  # for Unload / Stop fine-tune (or PLAYGROUND_ADMIN_TOKEN); none: loopback only
     malloc_arena_max: int = 2  # glibc malloc arenas for the worker threads (0 = glibc's 8 x cores); see app.py
     malloc_trim_s: float = 10.0  # give freed native memory back to the OS this often (0 = never)
+    max_sessions: int = 1000  # browser/API sessions whose gradio state stays in memory (least recently used go)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def load_config(path: Path | None = None) -> AppConfig:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SMALL_EVENT_THREADS = 8  # worker threads kept for Stop, refresh, uploads while generation is at its bound
 POSITIVE = ("server.max_queue", "server.concurrency", "server.cache_sweep_s", "server.cache_max_age_s",
-            "server.max_threads", "server.max_in_flight", "server.max_in_flight_per_client",
+            "server.max_threads", "server.max_in_flight", "server.max_sessions", "server.max_in_flight_per_client",
             "limits.max_compare_prompt_tokens",
             "limits.max_new_tokens", "limits.max_prompt_chars", "limits.max_upload_bytes", "finetune.keep_runs")
 

@@ -18,5 +18,7 @@ def launch_options(cfg: AppConfig) -> dict[str, Any]:
         "auth": login_pairs(cfg),
         "max_file_size": limit,
         "max_threads": cfg.server.max_threads,
+        # each session keeps a copy of every stateful block's value (~0.4 MB here); gradio's default keeps 10,000
+        "state_session_capacity": cfg.server.max_sessions,
         "app_kwargs": {"middleware": [Middleware(UploadGuard, max_bytes=limit)]},
     }
