@@ -56,4 +56,3 @@ def test_a_load_names_its_stage_to_the_request_waiting_on_it(gptq4):
     board = StageBoard("loading")
     board.watching(lambda: gptq.load_checkpoint(gptq.checkpoint_dir(gptq4.entry, 4), "cpu"))
     assert board.current == "loading the GPTQ checkpoint"
-    gptq.load_checkpoint(gptq.checkpoint_dir(gptq4.entry, 4), "cpu")  # nobody watching: no board, no error
