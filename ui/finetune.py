@@ -1,4 +1,4 @@
-"""Fine-tune tab: upload CSV/JSONL, pick columns and model, train with a live plot, Stop, Use in Chat."""
+"""Fine-tune tab: upload CSV/JSONL, pick columns and model, train with live plots, Stop, Use in Chat, download."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
@@ -20,17 +19,11 @@ from core.finetune.training import TrainSettings
 from core.paths import ASSETS
 from core.serving.service import Service
 from ui.errors import public_text, user_error
+from ui.finetune_view import LOSSES, SCORES, curve, plot_update, zip_run
 
 TASKS = {"Classifier (text -> label)": "classify", "LoRA chat adapter (JSONL messages)": "lora"}
 EXAMPLES = {"classify": ASSETS / "data" / "finance_headlines.csv", "lora": ASSETS / "data" / "instructions.jsonl"}
 POLL_S = 0.5
-
-
-def curve(status: JobStatus) -> pd.DataFrame:
-    """Long-format points for the LinePlot: step, value, metric."""
-    rows = [{"step": p["step"], "value": v, "metric": k} for p in status.points for k, v in p.items()
-            if k not in ("step", "epoch")]
-    return pd.DataFrame(rows or [{"step": 0.0, "value": 0.0, "metric": "loss"}])
 
 
 def report(status: JobStatus) -> str:
@@ -52,7 +45,7 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
             upload = gr.File(label="Training data (.csv, .tsv, .jsonl)", file_types=[".csv", ".tsv", ".jsonl"],
                              elem_id="finetune-file")
             example = gr.Button("Use the example data", size="sm", elem_id="finetune-example")
-            with gr.Row():
+            with gr.Row() as columns_row:  # a classifier's columns; LoRA reads JSONL messages
                 text_col = gr.Dropdown([], label="Text column", elem_id="finetune-text-col", allow_custom_value=True)
                 label_col = gr.Dropdown([], label="Label column", elem_id="finetune-label-col", allow_custom_value=True)
             model = gr.Dropdown(models, value=cfg.models.default_text, label="Base model", elem_id="finetune-model")
@@ -67,10 +60,17 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
                 stop = gr.Button("Stop", variant="stop", elem_id="finetune-stop")
         with gr.Column(scale=3):
             status = gr.Markdown("Upload a file or use the example data, then Train.", elem_id="finetune-status")
-            plot = gr.LinePlot(x="step", y="value", color="metric", label="Loss and held-out metrics",
-                               elem_id="finetune-plot", height=300)
-            use = gr.Button("Use in Chat", interactive=False, elem_id="finetune-use")
+            # titles inside the chart, no block label: with a label the fixed height clips the legend
+            loss_plot = gr.LinePlot(x="step", y="value", color="metric", title="Loss: training and held-out",
+                                    show_label=False, y_title="loss", color_title="", elem_id="finetune-loss")
+            score_plot = gr.LinePlot(x="step", y="value", color="metric", title="Held-out accuracy and macro-F1",
+                                     show_label=False, y_title="share", y_lim=[0, 1], color_title="",
+                                     elem_id="finetune-scores")
             with gr.Row():
+                use = gr.Button("Use in Chat", interactive=False, elem_id="finetune-use", visible=False)
+                download = gr.DownloadButton("Download the trained model (.zip)", visible=False,
+                                             elem_id="finetune-download")
+            with gr.Row() as probe_row:
                 probe = gr.Textbox(label="Try the classifier", placeholder="A headline…", elem_id="finetune-probe")
                 predicted = gr.Textbox(label="Prediction", interactive=False, elem_id="finetune-prediction")
     result_dir = gr.State("")
@@ -102,18 +102,30 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
         except (TypeError, ValueError, OverflowError):  # NaN, infinity or not a number at all
             raise user_error("Epochs, learning rate, rows and the frozen share must be finite numbers.") from None
         try:
-            yield "Loading the model…", gr.skip(), gr.Button(interactive=False), "", gr.Button(interactive=False)
+            yield ("Loading the model…", gr.skip(), gr.skip(), gr.Button(interactive=False),
+                   gr.DownloadButton(visible=False), "", gr.Button(interactive=False))
             while not (state := job.status()).done:
-                yield report(state), curve(state), gr.skip(), gr.skip(), gr.skip()
+                yield report(state), *plots(state), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 time.sleep(POLL_S)
         finally:  # gradio closes this generator when the browser session disconnects: the run ends with it
             if not job.status().done:
                 job.interrupt()
         if state.error:
-            yield report(state), curve(state), gr.skip(), "", gr.Button(interactive=True)
+            yield report(state), *plots(state), gr.skip(), gr.skip(), "", gr.Button(interactive=True)
             raise user_error(state.error)
         usable = gr.Button(interactive=task_id == "lora")  # only an adapter can chat
-        yield report(state), curve(state), usable, state.result.out_dir, gr.Button(interactive=True)
+        what = "adapter" if task_id == "lora" else "classifier"
+        archive = gr.DownloadButton(f"Download the trained {what} (.zip)", value=zip_run(state.result.out_dir),
+                                    visible=True)
+        yield report(state), *plots(state), usable, archive, state.result.out_dir, gr.Button(interactive=True)
+
+    def plots(state: JobStatus) -> tuple[gr.LinePlot, gr.LinePlot]:
+        return plot_update(curve(state, LOSSES)), plot_update(curve(state, SCORES))
+
+    def on_task(task_name: str) -> tuple[Any, ...]:
+        classify = TASKS[task_name] == "classify"
+        return (gr.Row(visible=classify), gr.Slider(visible=classify), gr.Row(visible=classify),
+                gr.LinePlot(visible=classify), gr.Button(visible=not classify))
 
     def on_stop(request: gr.Request) -> None:
         job = jobs.get(request.session_hash or "api")
@@ -142,8 +154,9 @@ def build(service: Service, cfg: AppConfig, jobs: JobBook) -> None:
 
     upload.change(on_file, [upload, task], [text_col, label_col], api_visibility="private")
     example.click(on_example, task, upload, api_visibility="private")
+    task.change(on_task, task, [columns_row, freeze, probe_row, score_plot, use], api_visibility="private")
     train.click(on_train, [upload, task, text_col, label_col, model, epochs, lr, rows, freeze],
-                [status, plot, use, result_dir, train], api_name="finetune",
+                [status, loss_plot, score_plot, use, download, result_dir, train], api_name="finetune",
                 concurrency_limit=None)  # JobBook runs one at a time and refuses the rest at once
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
     use.click(on_use, [result_dir, model], status, api_name="finetune_use_in_chat")

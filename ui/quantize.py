@@ -9,22 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.sampling import SamplingParams
 from core.quant.comparison import DEFAULT_PROMPT, ComparisonRun
-from core.quant.report import COLUMNS, table_rows, to_json, to_markdown
+from core.quant.report import to_json, to_markdown
 from core.serving.remote_compare import add_remote_rows
 from core.serving.request_log import logged_request
 from core.serving.service import Service
+from ui import quant_tables as qt
 from ui import vision_compare
 from ui.access import client_of
 from ui.controls import precision_choices, unavailable_note
 from ui.errors import user_error
-
-CHARTS = (("memory MB", "Resident memory (MB)"), ("decode tok/s", "Decode tokens/s"), ("mean KL", "Mean KL vs full"))
 
 
 def run_comparison(service: Service, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
@@ -76,13 +74,21 @@ def build(service: Service, cfg: AppConfig) -> None:
         seed = gr.Number(0, precision=0, label="Seed (greedy decoding)", elem_id="quant-seed")
         compare = gr.Button("Compare", variant="primary", elem_id="quant-compare")
     outputs = gr.HTML(elem_id="quant-outputs")
-    table = gr.Dataframe(headers=list(COLUMNS), label="Measurements (quality vs full precision on "
-                         "assets/text/reference.txt)", elem_id="quant-table", interactive=False, wrap=True)
+    noise = gr.Markdown(elem_id="quant-noise")
+    tables = [gr.Dataframe(headers=list(qt.QUALITY), label="Quality vs full precision", elem_id="quant-quality",
+                           interactive=False, wrap=True)]
+    with gr.Row(equal_height=False):
+        tables += [gr.Dataframe(headers=list(qt.SPEED), label="Speed", elem_id="quant-speed", interactive=False,
+                                wrap=True, scale=4),
+                   gr.Dataframe(headers=list(qt.MEMORY), label="Memory", elem_id="quant-memory", interactive=False,
+                                wrap=True, scale=5)]
+    gr.Markdown(qt.LEGEND, elem_id="quant-legend")
     with gr.Row():
-        plots = [gr.BarPlot(x="precision", y=col, title=title, y_lim=[0, None], elem_id=f"quant-chart-{i}")
-                 for i, (col, title) in enumerate(CHARTS)]
+        plots = [gr.BarPlot(x="precision", y=col, title=title, y_lim=[0, None], x_label_angle=0,
+                            elem_id=f"quant-chart-{i}") for i, (col, title) in enumerate(qt.CHARTS)]
+    notes = gr.Markdown(elem_id="quant-notes")
     with gr.Row():
-        json_file = gr.File(label="Export JSON", elem_id="quant-json")
+        json_file = gr.File(label="Export JSON (every column)", elem_id="quant-json")
         md_file = gr.File(label="Export Markdown", elem_id="quant-md")
     vision_compare.build(service, cfg)  # its own accordion: captions of a vision model at each precision
 
@@ -95,9 +101,9 @@ def build(service: Service, cfg: AppConfig) -> None:
                                      chosen_remotes, client_of(request))
         except PlaygroundError as exc:
             raise user_error(exc) from None
-        frame = pd.DataFrame(table_rows(run), columns=list(COLUMNS))
-        charts = [frame[frame["decode tok/s"].notna()][["precision", col]] for col, _ in CHARTS]  # measured rows
-        return (outputs_html(run), frame, *charts, *export_files(run))
+        charts = [gr.BarPlot(frame, sort=list(frame["precision"])) for frame in qt.chart_frames(run)]  # run order
+        frames = (qt.quality_frame(run), qt.speed_frame(run), qt.memory_frame(run))
+        return (outputs_html(run), qt.noise_line(run), *frames, *charts, qt.notes_markdown(run), *export_files(run))
 
     def on_model(model_id: str) -> tuple[gr.CheckboxGroup, str]:
         new = precision_choices(registry, model_id)
@@ -106,7 +112,8 @@ def build(service: Service, cfg: AppConfig) -> None:
 
     model.change(on_model, model, [precisions, unavailable], api_visibility="private")
     compare.click(on_compare, [model, precisions, prompt, max_new, seed, remotes],
-                  [outputs, table, *plots, json_file, md_file], api_visibility="private", concurrency_limit=None)
+                  [outputs, noise, *tables, *plots, notes, json_file, md_file], api_visibility="private",
+                  concurrency_limit=None)
     build_api(service, cfg)
 
 

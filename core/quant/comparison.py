@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -25,10 +28,13 @@ from core.quant.gguf.loader import GGUF_TYPES
 from core.quant.gguf.model import GGUFCausalLM
 from core.quant.gguf.stream import stream_gguf
 from core.quant.quality import greedy_agreement
+from core.quant.stages import StageBoard
 from core.quant.weights import weight_report
 
 DEFAULT_PROMPT = "Explain what a Python list comprehension is."
 QUALITY_WINDOW = 512  # tokens per scoring pass; the first half is context (llama-perplexity --kl-divergence)
+PREFILL_PASSES = 3  # bare prefills timed to tell how noisy this run's timings are
+LOAD_TICK_S = 0.5  # how often a loading precision reports its elapsed time
 Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -53,7 +59,8 @@ class PrecisionResult:
     error: str | None = None  # why this row has no measurements
     load_s: float = 0.0
     memory_bytes: int = 0  # real tensor storage of the resident model
-    prefill_s: float = 0.0  # one forward pass over the prompt
+    prefill_s: float = 0.0  # the prompt's forward pass inside the timed answer (its TTFT includes it)
+    prefill_spread: float = 0.0  # (slowest - fastest) / fastest of PREFILL_PASSES bare prefills: timing noise
     ttft_s: float = 0.0
     tokens_per_s: float = 0.0  # decode rate after the first token
     new_tokens: int = 0
@@ -95,10 +102,13 @@ def compare_precisions(registry: ModelSource, model_id: str, precisions: list[st
     report = progress or (lambda _f, _m: None)
     full = registry.hardware.full_precision
     report(0.0, f"Loading the full-precision reference ({full.value})")
-    reference = registry.get(model_id, full)
+    ref_step = _sub_progress(report, 0.0, 0.5 / (len(chosen) + 1), f"{full.label} reference")
+    reference = _load(registry, model_id, full, ref_step)
     ref_ids = reference.tokenizer(REFERENCE_TEXT.read_text(encoding="utf-8"), return_tensors="pt").input_ids[0]
     with registry.hold(reference.key):  # the reference stays resident while the others load beside it
+        ref_step(0.4, "scoring the reference text")
         ref_scores = reference_log_probs(reference.model, ref_ids, QUALITY_WINDOW, quality_tokens)
+        ref_step(0.8, "answering the prompt")
         prompt_ids, ref_answer, _ = _answer(reference, prompt, params)
         answer_ids = reference.tokenizer.encode(ref_answer, add_special_tokens=False)
         results = []
@@ -131,11 +141,18 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
     try:
         if precision in GGUF_TYPES and not unavailable_reason(reference.entry, precision, registry.hardware):
             gguf_file(reference.entry, GGUF_TYPES[precision], progress)  # once, with progress; the load finds it
-        loaded = _load(registry, reference.entry.model_id, precision)
+        loaded = _load(registry, reference.entry.model_id, precision, progress)
+        progress(0.4, "warm-up")
         _answer(loaded, prompt, replace(params, max_new_tokens=2))  # warm-up: kernels compile on first use
-        prefill_s = _time_prefill(loaded, prompt_ids)
-        _, output, stats = _answer(loaded, prompt, params)
+        progress(0.45, "timing the prefill")
+        prefill_s, spread = _time_prefill(loaded, prompt_ids)
+        progress(0.5, "answering the prompt")
+        with _first_forward(loaded) as answer_prefill:  # the prefill inside the answer whose TTFT is reported
+            _, output, stats = _answer(loaded, prompt, params)
+        prefill_s = answer_prefill[0] if answer_prefill else prefill_s  # llama.cpp's forward is not a torch call
+        progress(0.65, "scoring quality against the reference")
         quality = divergence(scoring[1], loaded.model, scoring[0], QUALITY_WINDOW)
+        progress(0.9, "greedy agreement")
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
@@ -145,7 +162,7 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         weights, note = weight_report(loaded.model, full_element_size=_element_size(reference)), ""
     return PrecisionResult(
         **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
-        prefill_s=prefill_s,
+        prefill_s=prefill_s, prefill_spread=spread,
         ttft_s=stats.ttft_s, tokens_per_s=stats.tokens_per_s, new_tokens=stats.new_tokens,
         perplexity=quality.perplexity, perplexity_change=quality.perplexity_ratio.value - 1.0,
         kl_mean=quality.kl_mean.value, top1_agreement=quality.same_top.value, greedy_agreement=greedy,
@@ -162,12 +179,30 @@ def _kernel_fields(loaded: LoadedModel) -> dict[str, object]:
             "unfit_layers": loaded.unfit_layers}
 
 
-def _load(registry: ModelSource, model_id: str, precision: Precision) -> LoadedModel:
-    """The registry's model at precision, admitted by the registry's one memory rule; a refusal names the row."""
-    try:
-        return registry.get(model_id, precision)
-    except OutOfMemoryError as exc:
-        raise OutOfMemoryError(f"Not enough memory for {precision.label}. {exc}") from None
+def _load(registry: ModelSource, model_id: str, precision: Precision, progress: Progress) -> LoadedModel:
+    """The registry's model at precision (admitted by its one memory rule), reporting the load's stage and
+    elapsed time every LOAD_TICK_S; a refusal names the row."""
+    stage = StageBoard("loading")
+    done: Future[LoadedModel] = Future()
+
+    def load() -> None:
+        try:
+            done.set_result(registry.get(model_id, precision))
+        except BaseException as exc:  # re-raised below, in the comparison's thread
+            done.set_exception(exc)
+
+    start = time.perf_counter()
+    threading.Thread(target=contextvars.copy_context().run, args=(stage.watching, load), name="compare-load",
+                     daemon=True).start()
+    while True:
+        try:
+            loaded = done.result(timeout=LOAD_TICK_S)
+            break
+        except FutureTimeout:
+            progress(0.05, f"{stage.current} ({time.perf_counter() - start:.0f} s)")
+        except OutOfMemoryError as exc:
+            raise OutOfMemoryError(f"Not enough memory for {precision.label}. {exc}") from None
+    return loaded
 
 
 def _answer(loaded: LoadedModel, prompt: str, params: SamplingParams) -> tuple[list[int], str, object]:
@@ -181,14 +216,46 @@ def _answer(loaded: LoadedModel, prompt: str, params: SamplingParams) -> tuple[l
     return list(stream.plan.input_ids), text, stream.stats
 
 
-def _time_prefill(loaded: LoadedModel, prompt_ids: list[int]) -> float:
+@contextmanager
+def _first_forward(loaded: LoadedModel) -> Iterator[list[float]]:
+    """Seconds of the model's first forward call inside the block: the prefill of a prompt shorter than
+    PREFILL_CHUNK, timed in the same generate() as its time to first token, so TTFT can never be below it."""
+    seconds: list[float] = []
+    began: list[float] = []
+    if not isinstance(loaded.model, torch.nn.Module):
+        yield seconds
+        return
+
+    def before(_module: Any, _args: Any) -> None:
+        if not began:
+            began.append(time.perf_counter())
+
+    def after(_module: Any, _args: Any, _output: Any) -> None:
+        if not seconds:
+            if loaded.device == "cuda":
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - began[0])
+
+    hooks = [loaded.model.register_forward_pre_hook(before), loaded.model.register_forward_hook(after)]
+    try:
+        yield seconds
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _time_prefill(loaded: LoadedModel, prompt_ids: list[int]) -> tuple[float, float]:
+    """(fastest, (slowest - fastest) / fastest) seconds of PREFILL_PASSES forward passes over the prompt."""
     ids = torch.tensor([prompt_ids], device=loaded.device)
+    times = []
     with torch.inference_mode():
-        start = time.perf_counter()
-        loaded.model(ids, use_cache=True, logits_to_keep=1)
-        if loaded.device == "cuda":
-            torch.cuda.synchronize()
-    return time.perf_counter() - start
+        for _ in range(PREFILL_PASSES):
+            start = time.perf_counter()
+            loaded.model(ids, use_cache=True, logits_to_keep=1)
+            if loaded.device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return min(times), (max(times) - min(times)) / min(times)
 
 
 def _element_size(reference: LoadedModel) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.models.catalog import CatalogEntry
 from core.paths import CALIBRATION_TEXT, cache_root
+from core.quant.stages import report_stage
 
 GROUP_SIZE = 32  # divides every in_features of the bundled models (MoE experts: 64)
 COMPLETE = "playground-complete.json"  # written last, inside the temp dir, before the rename
@@ -67,10 +68,14 @@ def quantize_to_cache(entry: CatalogEntry, bits: int, device: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         config = QuantizeConfig(bits=bits, group_size=GROUP_SIZE, desc_act=False, sym=True)
+        texts = calibration_texts()
         with _quiet():
+            report_stage("GPTQ calibration 1/3: loading the full model")
             model = GPTQModel.load(entry.source, config, device=device, dtype=_dtype(device),
                                    trust_remote_code=entry.trust_remote_code)
-            model.quantize(calibration_texts(), batch_size=4)
+            report_stage(f"GPTQ calibration 2/3: quantizing layer by layer on {len(texts)} passages (first use only)")
+            model.quantize(texts, batch_size=4)
+            report_stage("GPTQ calibration 3/3: saving the checkpoint to the cache")
             model.save(str(tmp))
         (tmp / COMPLETE).write_text(json.dumps({"model_id": entry.model_id, "bits": bits}), encoding="utf-8")
         _publish(tmp, target)
@@ -83,6 +88,7 @@ def load_checkpoint(path: str | Path, device: str, backend: str = "auto") -> Any
     """The transformers model inside a GPTQ checkpoint, with GPTQModel's `backend` kernel (experts included)."""
     from gptqmodel import BACKEND, GPTQModel
 
+    report_stage("loading the GPTQ checkpoint")
     with _quiet():
         # GPTQModel's kernels need 16-bit activations: unquantized parts load in bf16/fp16, even on CPU
         return GPTQModel.load(str(path), device=device, backend=BACKEND(backend)).model

@@ -8,6 +8,7 @@ and streams typed events. It raises only PlaygroundErrors. Front ends translate 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from core.quant import gptq
 from core.quant.backends import unavailable_reason
 from core.quant.comparison import ComparisonRun, Progress, compare_precisions
 from core.quant.loaders import GPTQ_BITS
+from core.quant.stages import StageBoard
 from core.serving.admission import Admission
 from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
@@ -228,9 +230,11 @@ class Service:
                 ready.set()
 
         start = time.perf_counter()
-        threading.Thread(target=load, name="model-load", daemon=True).start()  # load-once: a Stop leaves it loading
+        board = StageBoard("")  # what GPTQ calibration is doing now, if it runs
+        threading.Thread(target=contextvars.copy_context().run, args=(board.watching, load), name="model-load",
+                         daemon=True).start()  # load-once: a Stop leaves it loading
         while not ready.wait(LOAD_TICK_S):
-            yield Loading(stage, time.perf_counter() - start)
+            yield Loading(f"{stage}: {board.current}" if board.current else stage, time.perf_counter() - start)
         if errors:
             raise errors[0]
         yield Loading(stage, time.perf_counter() - start, done=True)

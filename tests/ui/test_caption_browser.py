@@ -156,3 +156,25 @@ def test_many_images_stream_in_and_stop_ends_the_run(page, tmp_path):
     stopped = [r for r in rows if "stopped" in r["caption"] + r["error"]]
     done = int(page.inner_text("#batch-status").split(" captioned")[0].split()[-1])
     assert stopped and 1 <= done < 18 and done + len(stopped) >= 18, rows
+
+
+def test_on_a_phone_the_picker_button_and_answer_share_the_first_screen(page, tmp_path):  # last: resizes
+    path = tmp_path / "green_square.png"
+    draw_scene(SCENE, 128, 9).save(path)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.click("#tab-caption-button")
+    page.wait_for_selector("#caption-image", timeout=30_000)
+    page.wait_for_timeout(500)
+    for selector in ("#caption-model", "#caption-precision", "#caption-run", "#caption-image"):
+        box = page.locator(selector).bounding_box()
+        assert box and 0 <= box["y"] and box["y"] + box["height"] <= 844 and box["x"] + box["width"] <= 390, (
+            selector, box)
+    page.set_input_files("#caption-image input[type=file]", str(path))
+    page.wait_for_selector("#caption-image img", timeout=30_000)
+    page.locator("#caption-run").dispatch_event("click")  # a tap: no scrolling on the person's behalf
+    page.wait_for_selector("#caption-history >> text=tok/s", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "phone-caption.png"))
+    answer = page.locator("#caption-history .bot").first.bounding_box()
+    assert page.evaluate("window.scrollY") == 0
+    assert answer and answer["y"] + 48 <= 844, answer  # at least its first two lines on screen

@@ -59,3 +59,62 @@ def test_closing_the_page_stops_its_fine_tune_and_sets_the_result_aside(app_url)
         time.sleep(0.5)
     (folder,) = set(interrupted.glob("run-*")) - before
     assert "disconnected" in json.loads((folder / "finetune.json").read_text())["interrupted"]
+
+
+LEGEND = "id => [...document.querySelectorAll(`#${id} svg .role-legend-label text`)].map(t => t.textContent)"
+# Lines actually drawn (a path with at least one segment), per series.
+DRAWN = ("id => [...document.querySelectorAll(`#${id} svg .plot_marks path`)]"
+         ".filter(p => /L/.test(p.getAttribute('d') || '')).length")
+# Legend labels outside the plot's own box (clipped).
+CLIPPED = """id => { const box = document.getElementById(id).getBoundingClientRect();
+  return [...document.querySelectorAll(`#${id} svg .role-legend-label text`)].filter(t => {
+    const r = t.getBoundingClientRect(); return r.bottom > box.bottom || r.right > box.right; })
+    .map(t => t.textContent); }"""
+
+
+def train_in_browser(page, task: str, rows: str, epochs: str) -> None:
+    page.get_by_text(task).click()
+    page.click("#finetune-example")
+    page.wait_for_selector("#finetune-file a", timeout=30_000)
+    for elem_id, value in (("finetune-rows", rows), ("finetune-epochs", epochs)):
+        page.fill(f"#{elem_id} input", value)
+        page.press(f"#{elem_id} input", "Tab")
+    before = page.inner_text("#finetune-status")  # a previous run's "Done" names another folder
+    page.click("#finetune-train")
+    page.wait_for_function("s => { const t = document.querySelector('#finetune-status').innerText;"
+                           " return t.includes('Done') && t !== s; }", arg=before, timeout=300_000)
+    page.wait_for_selector("#finetune-download", state="visible", timeout=30_000)
+
+
+@pytest.mark.browser
+def test_browser_fine_tune_plots_held_out_metrics_shows_only_its_fields_and_downloads_a_zip(app_url, tmp_path):
+    import zipfile
+
+    from tests.ui.test_browser import SHOTS, open_page
+
+    with open_page(app_url, tab="tab-finetune", ready="#finetune-task") as page:
+        assert page.is_visible("#finetune-freeze") and page.is_visible("#finetune-label-col")
+        assert not page.is_visible("#finetune-use")
+        train_in_browser(page, LORA_TASK, "40", "2")  # 36 chats: 6 steps, losses at 1 and 5, held-out 0, 3, 6
+        for hidden in ("#finetune-freeze", "#finetune-label-col", "#finetune-probe", "#finetune-scores"):
+            assert not page.is_visible(hidden), hidden
+        assert page.is_visible("#finetune-use")
+        page.wait_for_function(f"() => ({DRAWN})('finetune-loss') === 2", timeout=10_000)
+        page.screenshot(path=str(SHOTS / "finetune-lora.png"), full_page=True)
+        assert page.evaluate(LEGEND, "finetune-loss") == ["training loss", "held-out loss"]
+        assert page.evaluate(CLIPPED, "finetune-loss") == []
+        with page.expect_download() as download:
+            page.click("#finetune-download")
+        names = zipfile.ZipFile(download.value.path()).namelist()
+        assert {"adapter_config.json", "adapter_model.safetensors", "finetune.json"} <= set(names), names
+
+        train_in_browser(page, CLASSIFY_TASK, "60", "2")  # an evaluation after each epoch: two points
+        assert page.is_visible("#finetune-probe") and not page.is_visible("#finetune-use")
+        page.wait_for_function(f"() => ({DRAWN})('finetune-scores') === 2", timeout=10_000)
+        page.screenshot(path=str(SHOTS / "finetune-classifier.png"), full_page=True)
+        assert page.evaluate(LEGEND, "finetune-scores") == ["held-out accuracy", "held-out macro-F1"]
+        assert page.evaluate(LEGEND, "finetune-loss") == ["training loss", "held-out loss"]
+        assert page.evaluate(CLIPPED, "finetune-scores") == []
+        with page.expect_download() as download:
+            page.click("#finetune-download")
+        assert "config.json" in zipfile.ZipFile(download.value.path()).namelist()

@@ -32,3 +32,27 @@ def test_admission_refuses_a_precision_that_would_not_fit_and_keeps_the_rest():
 def test_empty_prompt_is_refused_before_any_model_work(registry):
     with pytest.raises(EmptyInputError, match="Type a prompt"):
         compare_precisions(registry, DENSE_MODEL, ["fp32"], "  ", GREEDY)
+
+
+def test_ttft_includes_the_prefill_it_reports_and_each_stage_is_named(registry):
+    seen: list[tuple[float, str]] = []
+    run = compare_precisions(registry, DENSE_MODEL, ["fp32", "int8"], "What is a dict?", GREEDY,
+                             lambda fraction, message: seen.append((fraction, message)))
+    for r in run.results:  # the prefill is timed inside the very answer whose time to first token is reported
+        assert 0 < r.prefill_s <= r.ttft_s and r.prefill_spread >= 0, r
+    messages = " | ".join(m for _, m in seen)
+    int8 = run.results[1].label
+    for stage in ("reference: scoring the reference text", f"{int8}: warm-up", f"{int8}: answering the prompt",
+                  f"{int8}: scoring quality against the reference", f"{int8}: greedy agreement"):
+        assert stage in messages
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_a_load_names_its_stage_to_the_request_waiting_on_it(gptq4):
+    from core.quant import gptq
+    from core.quant.stages import StageBoard
+
+    board = StageBoard("loading")
+    board.watching(lambda: gptq.load_checkpoint(gptq.checkpoint_dir(gptq4.entry, 4), "cpu"))
+    assert board.current == "loading the GPTQ checkpoint"
