@@ -1,5 +1,6 @@
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -92,3 +93,19 @@ def test_a_held_model_counts_as_running_and_is_not_evicted(hardware):
     assert registry.running(reference.key) == 0
     registry.get(DENSE_MODEL, "fp32")  # idle again: evicted to make room
     assert [m.key.model_id for m in registry.resident()] == [DENSE_MODEL]
+
+
+def test_registering_an_id_again_replaces_its_entry_and_unloads_only_its_models(hardware):
+    registry = ModelRegistry(default_catalog(), hardware)
+    old = registry.get(TEXT_MODEL, "fp32")
+    other = registry.get(DENSE_MODEL, "fp32")
+    count = len(registry.catalog.entries)
+    renamed = replace(registry.catalog.get(TEXT_MODEL), description="Fine-tuned on loops.")
+    registry.register(renamed)
+    assert registry.catalog.get(TEXT_MODEL) is renamed and len(registry.catalog.entries) == count
+    assert [m.key for m in registry.resident()] == [other.key]  # the stale model went, the other stayed
+    assert registry.get(TEXT_MODEL, "fp32") is not old  # the next request loads the new entry
+    added = replace(renamed, model_id="bundled/loops-adapter")
+    registry.register(added)
+    assert registry.catalog.get("bundled/loops-adapter") is added and len(registry.catalog.entries) == count + 1
+    assert len(registry.resident()) == 2
