@@ -79,7 +79,9 @@ def test_unload_frees_the_slot(hardware):
     registry = ModelRegistry(default_catalog(), hardware)
     loaded = registry.get(TEXT_MODEL, "fp32")
     assert registry.unload(loaded.key)
-    assert registry.resident() == []
+    assert registry.resident() == [] and registry.running(loaded.key) == 0
+    with pytest.raises(KeyError):  # its batcher went with it: nothing can queue on an unloaded model
+        registry.batcher(loaded.key)
     assert not registry.unload(loaded.key)
 
 
