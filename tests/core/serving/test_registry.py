@@ -70,6 +70,15 @@ def test_failed_load_leaves_registry_clean_and_next_request_retries(hardware):
     assert loader.calls == 2
 
 
+def test_a_failed_load_gives_back_the_memory_it_reserved(hardware):
+    registry = ModelRegistry(default_catalog(), hardware, CountingLoader(fail_first=True), memory_budget_bytes=64 << 20)
+    with pytest.raises(ModelUnavailableError):
+        registry.get(TEXT_MODEL, "fp32")
+    assert registry.free_bytes() == 64 << 20  # nothing resident, nothing still reserved
+    loaded = registry.get(TEXT_MODEL, "fp32")
+    assert registry.free_bytes() == (64 << 20) - loaded.memory_bytes
+
+
 def test_unknown_precision_is_a_readable_error(registry):
     with pytest.raises(UnsupportedPrecisionError, match="Unknown precision 'int3'"):
         registry.get(TEXT_MODEL, "int3")
