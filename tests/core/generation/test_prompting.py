@@ -114,7 +114,7 @@ def test_a_cut_document_keeps_its_head_with_a_notice_and_the_counts_add_up(deeps
     whole = plan_context(tok, request, window=WIDE, max_new_tokens=64).document_tokens
     plan = plan_context(tok, request, window=600, max_new_tokens=64)
     text = tok.decode(plan.input_ids)
-    assert "sentence 0." in text and "\n[... document truncated ...]" in text
+    assert "sentence 0." in text and "\n[... document truncated ...]\n\nSummarise." in text
     assert plan.document_tokens + plan.document_tokens_dropped == whole and plan.document_tokens_dropped > 0
 
 
