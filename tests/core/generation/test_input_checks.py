@@ -7,7 +7,7 @@ import math
 import pytest
 from PIL import Image
 
-from core.errors import BadSettingError
+from core.errors import BadSettingError, InputTooLongError
 from core.generation.prompting import ChatRequest, ChatTurn
 from core.generation.sampling import SamplingParams
 from core.generation.vision import VisionRequest
@@ -57,3 +57,29 @@ def test_params_built_directly_are_checked_too():
 def test_text_that_is_not_valid_text_is_refused_with_a_message(request_):
     with pytest.raises(BadSettingError):
         request_.check_size(10_000)
+
+
+@pytest.mark.parametrize(("request_", "message"), [
+    (ChatRequest(None), "The message must be text, got NoneType."),  # type: ignore[arg-type]
+    (ChatRequest("hi", system="\udfff"),
+     "The system prompt has a character that is not valid Unicode (position 0); remove it and try again."),
+    (ChatRequest("hi", document="doc \ud83d"), "The document has a character that is not valid Unicode (position 4)"),
+    (ChatRequest("hi", answer_start=5), "The answer so far must be text, got int."),  # type: ignore[arg-type]
+    (ChatRequest("hi", history=(ChatTurn("user", "a"), ChatTurn("system", "b"))),
+     "History item 2 must be a user or assistant message."),
+    (ChatRequest("hi", history=(ChatTurn("user", "a"), ChatTurn("assistant", "b \ud800"))),
+     "The history message 2 has a character that is not valid Unicode (position 2)"),
+])
+def test_the_refusal_names_the_field_and_the_place(request_, message):
+    with pytest.raises(BadSettingError) as refused:
+        request_.check_size(10_000)
+    assert str(refused.value).startswith(message)
+
+
+def test_every_part_of_a_request_counts_towards_the_character_limit_and_the_limit_itself_is_allowed():
+    request = ChatRequest("abc", (ChatTurn("user", "de"), ChatTurn("assistant", "fgh")), system="ijkl",
+                          document="mnopq", answer_start="rs")
+    assert request.text_chars() == 3 + 2 + 3 + 4 + 5 + 2
+    request.check_size(19)  # a valid history of both roles at exactly the limit passes
+    with pytest.raises(InputTooLongError, match="The input is 19 characters; at most 18 are accepted."):
+        request.check_size(18)

@@ -1,3 +1,4 @@
+import re
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from core.models.budget import bytes_per_param, count_parameters, estimate_bytes
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
 from core.models.memory import format_bytes
+from core.quant.backends import load_model
 from core.serving.registry import ModelRegistry
 from core.serving.service import Service
 from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
@@ -107,3 +109,48 @@ def test_a_storm_of_users_on_two_precisions_loads_each_precision_once(hardware):
         t.join(60)
     assert not any(t.is_alive() for t in threads)
     assert loader.calls == 2 and len({id(m) for m in got}) == 2 and len(registry.resident()) == 2
+
+
+def need(model_id: str, precision: str) -> int:
+    return estimate_bytes(default_catalog().get(model_id), Precision(precision))
+
+
+def test_a_model_that_fits_to_the_byte_loads_beside_the_others(hardware, deepseek):
+    budget = deepseek.memory_bytes + need(DENSE_MODEL, "fp32")  # room for qwen to the byte
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=budget)
+    registry.get(TEXT_MODEL, "fp32")
+    registry.get(DENSE_MODEL, "fp32")
+    assert {m.key.model_id for m in registry.resident()} == {TEXT_MODEL, DENSE_MODEL}
+
+
+def test_room_freed_by_eviction_adds_to_the_room_already_free(hardware):
+    bf16 = ModelRegistry(default_catalog(), hardware).get(TEXT_MODEL, "bf16").memory_bytes
+    budget = bf16 + need(TEXT_MODEL, "fp32") - 1  # fp32 fits only with bf16's room added to what is free
+    assert bf16 < need(TEXT_MODEL, "fp32") - 1
+    registry = ModelRegistry(default_catalog(), hardware, memory_budget_bytes=budget)
+    registry.get(TEXT_MODEL, "bf16")
+    assert registry.get(TEXT_MODEL, "fp32").key.precision == Precision.FP32
+    assert [m.key.precision for m in registry.resident()] == [Precision.FP32]
+
+
+def test_a_load_in_flight_holds_its_estimate_and_the_refusal_names_the_budget(hardware):
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_loader(entry, precision, hw):
+        entered.set()
+        assert release.wait(30), "the test never released the load"
+        return load_model(entry, precision, hw)
+
+    budget = need(TEXT_MODEL, "fp32") + need(DENSE_MODEL, "fp32") - 1  # qwen fits only if the reserved room were free
+    registry = ModelRegistry(default_catalog(), hardware, slow_loader, memory_budget_bytes=budget)
+    loading = threading.Thread(target=registry.get, args=(TEXT_MODEL, "fp32"))
+    loading.start()
+    try:
+        assert entered.wait(30)
+        assert registry.free_bytes() == budget - need(TEXT_MODEL, "fp32")
+        with pytest.raises(OutOfMemoryError, match=re.escape(f"is free in the {format_bytes(budget)} memory budget")):
+            registry.get(DENSE_MODEL, "fp32")  # the reserved room is not offered twice
+    finally:
+        release.set()
+        loading.join(60)
+    assert not loading.is_alive() and registry.free_bytes() == budget - registry.resident()[0].memory_bytes

@@ -1,5 +1,6 @@
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -69,6 +70,15 @@ def test_failed_load_leaves_registry_clean_and_next_request_retries(hardware):
     assert loader.calls == 2
 
 
+def test_a_failed_load_gives_back_the_memory_it_reserved(hardware):
+    registry = ModelRegistry(default_catalog(), hardware, CountingLoader(fail_first=True), memory_budget_bytes=64 << 20)
+    with pytest.raises(ModelUnavailableError):
+        registry.get(TEXT_MODEL, "fp32")
+    assert registry.free_bytes() == 64 << 20  # nothing resident, nothing still reserved
+    loaded = registry.get(TEXT_MODEL, "fp32")
+    assert registry.free_bytes() == (64 << 20) - loaded.memory_bytes
+
+
 def test_unknown_precision_is_a_readable_error(registry):
     with pytest.raises(UnsupportedPrecisionError, match="Unknown precision 'int3'"):
         registry.get(TEXT_MODEL, "int3")
@@ -78,7 +88,9 @@ def test_unload_frees_the_slot(hardware):
     registry = ModelRegistry(default_catalog(), hardware)
     loaded = registry.get(TEXT_MODEL, "fp32")
     assert registry.unload(loaded.key)
-    assert registry.resident() == []
+    assert registry.resident() == [] and registry.running(loaded.key) == 0
+    with pytest.raises(KeyError):  # its batcher went with it: nothing can queue on an unloaded model
+        registry.batcher(loaded.key)
     assert not registry.unload(loaded.key)
 
 
@@ -92,3 +104,19 @@ def test_a_held_model_counts_as_running_and_is_not_evicted(hardware):
     assert registry.running(reference.key) == 0
     registry.get(DENSE_MODEL, "fp32")  # idle again: evicted to make room
     assert [m.key.model_id for m in registry.resident()] == [DENSE_MODEL]
+
+
+def test_registering_an_id_again_replaces_its_entry_and_unloads_only_its_models(hardware):
+    registry = ModelRegistry(default_catalog(), hardware)
+    old = registry.get(TEXT_MODEL, "fp32")
+    other = registry.get(DENSE_MODEL, "fp32")
+    count = len(registry.catalog.entries)
+    renamed = replace(registry.catalog.get(TEXT_MODEL), description="Fine-tuned on loops.")
+    registry.register(renamed)
+    assert registry.catalog.get(TEXT_MODEL) is renamed and len(registry.catalog.entries) == count
+    assert [m.key for m in registry.resident()] == [other.key]  # the stale model went, the other stayed
+    assert registry.get(TEXT_MODEL, "fp32") is not old  # the next request loads the new entry
+    added = replace(renamed, model_id="bundled/loops-adapter")
+    registry.register(added)
+    assert registry.catalog.get("bundled/loops-adapter") is added and len(registry.catalog.entries) == count + 1
+    assert len(registry.resident()) == 2
