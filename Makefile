@@ -48,5 +48,5 @@ models: install
 MUTATE ?= core.models.budget core.quant.backends core.serving.batch_state core.generation.prompting \
 	core.serving.registry core.serving.batching
 mutate: install-dev
-	for module in $(MUTATE); do $(VENV)/bin/mutmut run --max-children 1 "$$module.*" || exit 1; done
-	$(VENV)/bin/mutmut results
+	for module in $(MUTATE); do $(PY) -m mutmut run --max-children 1 "$$module.*" || exit 1; done
+	$(PY) -m mutmut results

@@ -4,7 +4,7 @@ import time
 import pytest
 import torch
 
-from core.errors import OutOfMemoryError
+from core.errors import BusyError, OutOfMemoryError
 from core.generation.sampling import SamplingParams
 from core.serving.batching import Batcher
 from tests.core.serving.batch_driver import drive, generate_ids, inputs_for, make_row, one_thread  # noqa: F401
@@ -152,3 +152,22 @@ def test_a_burst_that_stopped_growing_is_prefilled_without_waiting_out_the_windo
     start = time.monotonic()
     batcher._gather()
     assert time.monotonic() - start < 0.05
+
+
+def test_exactly_max_waiting_requests_may_wait_and_the_next_is_told_the_server_is_busy(deepseek):
+    batcher = Batcher(deepseek, max_rows=1, max_waiting=2, window_s=0)
+    endless = SamplingParams(max_new_tokens=2000, temperature=1.0, seed=1)  # holds the only row for 207 tokens
+    running = iter(batcher.stream(inputs_for(deepseek, PROMPTS[0]), endless, threading.Event(), TIMEOUT_S, None))
+    next(running)
+    waiting = [make_row(deepseek, text, GREEDY) for text in PROMPTS[:2]]
+    for row in waiting:
+        batcher.submit(row)  # the limit itself is allowed
+    assert batcher.waiting() == 2
+    with pytest.raises(BusyError, match=r"The server is busy: 2 requests are already waiting for "
+                                        r"bundled/deepseek-v3-tiny\. Please try again in a moment\."):
+        batcher.submit(make_row(deepseek, PROMPTS[2], GREEDY))
+    assert batcher.waiting() == 2  # the refused request was not queued
+    for row in waiting:
+        batcher.withdraw(row)
+    running.close()
+    assert batcher.active() == 0
