@@ -83,8 +83,8 @@ def _dense_kwargs(precision: Precision, hardware: Hardware, kernel: Kernel, skip
 def _load_streamed(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel,
                    skip: list[str], group: int) -> LoadedModel | None:
     """A dense CPU model quantized layer by layer as its safetensors are read (core.quant.streaming); None where
-    that does not apply (CUDA, adapters, no local safetensors, names that need transformers' conversions)."""
-    if hardware.device != "cpu" or entry.adapter_path:
+    that does not apply (CUDA, adapters, remote code, no safetensors, names that need transformers' conversions)."""
+    if hardware.device != "cpu" or entry.adapter_path or entry.trust_remote_code:
         return None
     folder = _checkpoint_folder(entry)
     if folder is None:
