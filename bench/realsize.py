@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -307,6 +308,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; each row keeps its best")
     parser.add_argument("--prompt", default="Explain what a Python list comprehension is.")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each round's table shows at once, also through a pipe
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     hardware = detect_hardware()
     for spec in [m for m in MODELS if any(m.name.startswith(p) for p in args.models)]:
