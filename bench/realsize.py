@@ -124,7 +124,9 @@ def decode_rate(loaded: LoadedModel, ids: torch.Tensor, batch: int, new_tokens: 
 
     run(2)  # warm-up: kernels pick their code paths on first use
     first, total = run(1), run(new_tokens)
-    return batch * (new_tokens - 1) / max(total - first, 1e-9)
+    if total <= first:  # a burst of load slowed the one-token run more than the long one: no figure this round
+        return 0.0
+    return batch * (new_tokens - 1) / (total - first)
 
 
 def gguf_decode_rate(loaded: LoadedModel, ids: torch.Tensor, new_tokens: int) -> float:
