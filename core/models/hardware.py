@@ -52,7 +52,8 @@ class Hardware:
     device: str  # "cuda" or "cpu"
     name: str
     total_memory_bytes: int
-    bf16_fast: bool  # bf16 has hardware support (CUDA); on CPU it is slower than fp32
+    bf16_fast: bool  # bf16 is the full precision (CUDA with bf16 support)
+    bf16_missing: str = ""  # why the picker does not offer bf16 here ("" when it does): a CPU without bf16 units
 
     @property
     def full_precision(self) -> Precision:
@@ -75,7 +76,22 @@ def detect_hardware() -> Hardware:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", props.name, int(props.total_memory), torch.cuda.is_bf16_supported())
-    return Hardware("cpu", f"{torch.get_num_threads()} threads", int(psutil.virtual_memory().total), False)
+    return Hardware("cpu", f"{torch.get_num_threads()} threads", int(psutil.virtual_memory().total), False,
+                    cpu_bf16_missing(cpu_bf16_units()))
+
+
+def cpu_bf16_units() -> list[str]:
+    """The bf16 instruction sets this CPU has, of those torch's CPU kernels use (AVX512-BF16, AMX)."""
+    probes = (("AVX512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+    return [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
+
+
+def cpu_bf16_missing(units: list[str]) -> str:
+    """Why bf16 is not offered on a CPU with these bf16 units ("" when it has one)."""
+    if units:
+        return ""
+    return ("not offered on this CPU: it has neither AVX512-BF16 nor AMX, so bf16 matrix products are emulated "
+            "and run slower than fp32 (it still loads when asked for by name, at half the memory).")
 
 
 def base_precisions(hardware: Hardware) -> list[Precision]:

@@ -116,13 +116,20 @@ def unavailable_reason(entry: CatalogEntry, precision: Precision, hardware: Hard
 def available_precisions(entry: CatalogEntry, hardware: Hardware) -> list[Precision]:
     """Precisions the picker offers for entry on this hardware, full precision first, then quantized."""
     quantized = [p for p in BACKENDS if p.quantized and unavailable_reason(entry, p, hardware) is None]
-    return base_precisions(hardware) + quantized
+    return [p for p in base_precisions(hardware) if not _bf16_not_offered(p, hardware)] + quantized
 
 
 def unavailable_precisions(entry: CatalogEntry, hardware: Hardware) -> list[tuple[Precision, str]]:
-    """Quantized precisions not offered for entry here, each with the reason in words."""
+    """Precisions not offered for entry here (quantized ones, and bf16 on a CPU without bf16 units), each with
+    the reason in words."""
     found = [(p, unavailable_reason(entry, p, hardware)) for p in BACKENDS if p.quantized]
-    return [(p, reason) for p, reason in found if reason]
+    slow = [(Precision.BF16, hardware.bf16_missing)] if _bf16_not_offered(Precision.BF16, hardware) else []
+    return slow + [(p, reason) for p, reason in found if reason]
+
+
+def _bf16_not_offered(precision: Precision, hardware: Hardware) -> bool:
+    """bf16 on a CPU without bf16 units: runnable (API, tests) but not offered in the pickers."""
+    return precision == Precision.BF16 and hardware.device == "cpu" and bool(hardware.bf16_missing)
 
 
 def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) -> LoadedModel:

@@ -113,6 +113,21 @@ def quantize_modules(model: nn.Module, precision: str, device: str, skip: list[s
 
     quantize_(model, ao_config(precision, device, group), filter_fn=target)
 
+def quantize_linear(linear: nn.Linear, precision: str, device: str, group: int) -> nn.Module:
+    """One linear layer quantized (int8/int4 on device): the module that replaces it in its parent."""
+    if precision == "int8" and device == "cpu":
+        from optimum.quanto import qint8
+        from optimum.quanto.nn import quantize_module
+
+        qlinear = quantize_module(linear, weights=qint8)
+        qlinear.freeze()
+        return qlinear
+    from torchao.quantization import quantize_
+
+    quantize_(linear, ao_config(precision, device, group))
+    return linear
+
+
 # GGUF precisions: llama.cpp's own ggml kernels (built for this CPU by requirements-gguf.txt's flags)
 LLAMA_CPP = Kernel("llama.cpp", "llama.cpp ggml (AVX2/AVX512 CPU build)", torch.float32,
                    "llama.cpp quantizes and multiplies the weights itself (token embeddings and output too); "

@@ -6,6 +6,7 @@ import gc
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from core.models.memory import model_bytes
 from core.quant import gptq
 from core.quant.kernels import Kernel, int4_group, linear_in_features, load_config, quantize_modules, unfit_layers
 from core.quant.moe import unfuse_experts
+from core.quant.streaming import load_streaming, stream_quantizer
 
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(min(2, os.cpu_count() or 1)))
 GPTQ_BITS = {Precision.GPTQ_INT8: 8, Precision.GPTQ_INT4: 4}
@@ -42,8 +44,9 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
             quantize_modules(target, precision.value, hardware.device, skip, group)
         else:
             group, skip = _plan(precision, linear_in_features(_meta_model(entry)))
-            kwargs = _dense_kwargs(precision, hardware, kernel, skip, group)
-            loaded = load_with(entry, precision, hardware, kwargs, backend=kernel.library)
+            loaded = _load_streamed(entry, precision, hardware, kernel, skip, group) or load_with(
+                entry, precision, hardware, _dense_kwargs(precision, hardware, kernel, skip, group),
+                backend=kernel.library)
     except torch.OutOfMemoryError as exc:
         raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
     gc.collect()  # the full-precision tensors a quantizer replaced
@@ -75,6 +78,38 @@ def _dense_kwargs(precision: Precision, hardware: Hardware, kernel: Kernel, skip
     if hardware.device == "cuda":
         kwargs["device_map"] = "cuda"
     return kwargs
+
+
+def _load_streamed(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel,
+                   skip: list[str], group: int) -> LoadedModel | None:
+    """A dense CPU model quantized layer by layer as its safetensors are read (core.quant.streaming); None where
+    that does not apply (CUDA, adapters, remote code, no safetensors, names that need transformers' conversions)."""
+    if hardware.device != "cpu" or entry.adapter_path or entry.trust_remote_code:
+        return None
+    folder = _checkpoint_folder(entry)
+    if folder is None:
+        return None
+    start = time.perf_counter()
+    model = load_streaming(folder, kernel.compute_dtype, stream_quantizer(precision.value, "cpu", group), skip)
+    if model is None:
+        return None
+    tokenizer, processor = load_text_side(entry)
+    return LoadedModel(ModelKey(entry.model_id, precision), entry, model, tokenizer, processor, "cpu",
+                       str(kernel.compute_dtype).removeprefix("torch."), kernel.library, model_bytes(model),
+                       time.perf_counter() - start)
+
+
+def _checkpoint_folder(entry: CatalogEntry) -> Path | None:
+    """The local folder holding entry's safetensors: the source itself, or its Hub snapshot (downloaded as
+    from_pretrained would); None when it cannot be had (transformers' path then gives the message)."""
+    if Path(entry.source).is_dir():
+        return Path(entry.source)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(entry.source, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception:  # noqa: BLE001 - offline, gated, unknown: from_pretrained reports it properly
+        return None
 
 
 def _meta_model(entry: CatalogEntry) -> nn.Module:

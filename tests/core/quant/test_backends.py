@@ -8,9 +8,10 @@ import pytest
 
 from core.errors import UnsupportedPrecisionError
 from core.models.catalog import default_catalog
-from core.models.hardware import Hardware, Precision
+from core.models.hardware import Hardware, Precision, cpu_bf16_missing
 from core.quant import backends
 from core.quant.backends import available_precisions, backend_name, bits_of, load_model, unavailable_reason
+from core.quant.backends import unavailable_precisions as not_offered
 from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
 
 CPU = Hardware("cpu", "2 threads", 8 << 30, False)
@@ -37,6 +38,17 @@ def test_each_precision_has_its_bits_and_backend(precision, bits, name):
 
 def test_the_cpu_offers_full_precision_first_then_the_cpu_quantizers_in_table_order():
     assert available_precisions(entry(TEXT_MODEL), CPU) == [Precision.FP32, Precision.BF16, *QUANTIZED, *GGUF]
+
+
+def test_a_cpu_without_bf16_units_is_not_offered_bf16_and_told_why_but_still_runs_it_on_request():
+    plain = Hardware("cpu", "2 threads", 8 << 30, False, cpu_bf16_missing([]))
+    assert Precision.BF16 not in available_precisions(entry(TEXT_MODEL), plain)
+    assert Precision.FP32 in available_precisions(entry(TEXT_MODEL), plain)
+    missing = dict(not_offered(entry(TEXT_MODEL), plain))
+    assert "neither AVX512-BF16 nor AMX" in missing[Precision.BF16]
+    assert unavailable_reason(entry(TEXT_MODEL), Precision.BF16, plain) is None  # the API may still ask for it
+    assert cpu_bf16_missing(["AVX512-BF16"]) == cpu_bf16_missing(["AMX"]) == ""
+    assert Precision.BF16 not in dict(not_offered(entry(TEXT_MODEL), CPU))
 
 
 def test_a_gpu_offers_its_fast_half_precision_first_and_bitsandbytes_for_dense_models_only():
