@@ -60,6 +60,13 @@ def last_turn(history: list[dict[str, Any]]) -> Turn | None:
     return None if last_user is None else turn_at(history, last_user)
 
 
+def pending_note(document: str) -> str:
+    """The line under the input while a document waits for the next message."""
+    if not (document or "").strip():
+        return ""
+    return f"{CHIP} Document attached ({len(document):,} characters): it goes with your next message."
+
+
 def document_chip(document: str, tokens: int | None = None) -> dict[str, Any]:
     """A document as sent with one message: folded, its size in the title, the text inside."""
     size = f"{tokens:,} tokens" if tokens is not None else f"{len(document):,} characters"
@@ -91,8 +98,11 @@ def build(service: Service, cfg: AppConfig) -> None:
                 message = gr.Textbox(placeholder="Message DeepSeek… (Enter to send, Shift+Enter for a new line, "
                                      "Esc to stop)", show_label=False, lines=1, max_lines=8, scale=5,
                                      elem_id="chat-input")
+                attach = gr.UploadButton("📎", file_types=[".txt", ".md"], scale=0, min_width=44, size="sm",
+                                         elem_id="chat-attach")  # the paperclip: a document for the next message
                 send = gr.Button("Send", variant="primary", scale=1, min_width=72, elem_id="chat-send")
                 stop = gr.Button("Stop", variant="stop", scale=1, min_width=72, visible=False, elem_id="chat-stop")
+            attached = gr.Markdown("", elem_id="chat-attached")
             with gr.Row():
                 regenerate = gr.Button("Regenerate", size="sm", elem_id="chat-regenerate")
                 resume = gr.Button("Continue", size="sm", elem_id="chat-continue")
@@ -193,7 +203,9 @@ def build(service: Service, cfg: AppConfig) -> None:
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
     clear.click(panel.on_new, panel.store, [chatbot, meter, *panel.shown], api_visibility="private", queue=False).then(
         lambda: ("", None), None, [document, upload], api_visibility="private", queue=False)
-    upload.upload(on_upload, upload, document, api_visibility="private")
+    for source in (upload, attach):
+        source.upload(on_upload, source, document, api_visibility="private")
+    document.change(pending_note, document, attached, api_visibility="private", queue=False)
     for button, prompt in zip(task_buttons, TASKS.values(), strict=True):
         button.click(lambda p=prompt: p, None, message, api_visibility="private")
     build_api(service, cfg)

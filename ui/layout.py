@@ -9,9 +9,12 @@ PHONE_CSS = """
 #quant-quality th, #quant-speed th, #quant-memory th { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: none !important; }
 #quant-legend { font-size: 13px; }
+#chat-attach { flex: 0 0 44px !important; min-width: 44px !important; max-width: 44px !important; }
+#chat-attached:empty { display: none; }
 @media (max-width: 640px) {
   [role=tablist] button { padding: 4px 7px !important; font-size: 13px !important; min-width: 0 !important; }
-  #chat-history, #caption-history { height: 34vh !important; max-height: 34vh !important; }
+  #caption-history { height: 34vh !important; max-height: 34vh !important; }
+  #chat-history { height: 30vh !important; max-height: 30vh !important; }  /* room for the paperclip's row */
   /* Caption: model and precision first, side by side; the model card and sampling last; a shorter image and
      no examples: the picker, the Caption button and the start of the answer share the first screen */
   .row > .column:has(> .form > #caption-model) { display: contents !important; }

@@ -220,6 +220,24 @@ def test_a_refused_message_comes_back_into_the_box_enabled(page):
     page.press("#chat-seed input[type=number]", "Enter")
 
 
+def test_the_paperclip_beside_the_input_attaches_a_document_to_the_next_message(page, tmp_path):
+    doc = tmp_path / "paperclip.md"
+    doc.write_text("# Notes\nThe quick brown fox jumps over the lazy dog. " * 20)
+    page.click("#chat-new")
+    with page.expect_file_chooser() as chooser:  # the paperclip opens the file picker, as a person would use it
+        page.click("#chat-attach")
+    chooser.value.set_files(str(doc))
+    page.wait_for_function("() => document.querySelector('#chat-attached').innerText.includes('Document attached')",
+                           timeout=10_000)  # said beside the input, not only in the closed accordion
+    box = page.locator("#chat-input textarea")
+    box.fill("Summarise.")
+    box.press("Enter")
+    page.wait_for_selector("#chat-history >> text=/Document · [\\d,]+ tokens/", timeout=60_000)
+    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)
+    assert "Document attached" not in page.inner_text("#chat-attached")  # sent: nothing waits any more
+    assert page.input_value("#chat-document textarea") == ""
+
+
 def test_on_a_phone_every_tab_and_the_chat_controls_show_without_scrolling(page):  # last: it resizes the page
     page.set_viewport_size({"width": 390, "height": 844})
     page.click("#tab-chat-button")
