@@ -12,26 +12,18 @@ import time
 import httpx
 import openai
 import pytest
-import torch
 
 from core.generation.prompting import PromptRequest
 from core.generation.sampling import SamplingParams
 from core.models.hardware import Precision
 from core.models.loading import ModelKey
 from core.serving.service import Service, TextDelta
-from tests.conftest import DENSE_MODEL, TEXT_MODEL, UI_CONFIG
+from tests.conftest import DENSE_MODEL, TEXT_MODEL
+from tests.core.serving.batch_driver import run_out_of_memory_once
 
 PROMPT = "def fibonacci(n):\n    "
 
 
-@pytest.fixture(scope="module")
-def oai(app_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=app_url + "v1", api_key="not-needed", max_retries=0, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def service(registry) -> Service:
-    return Service(registry, UI_CONFIG.limits)
 
 
 def continuation(service: Service, prompt: str, model: str, max_tokens: int) -> str:
@@ -124,17 +116,8 @@ def test_a_non_streamed_request_whose_client_leaves_stops_the_model(app_url, reg
 
 
 def test_a_non_streamed_answer_that_fails_midway_gets_its_own_error(oai, deepseek, monkeypatch):
-    real_forward = deepseek.model.forward
-    calls = {"n": 0}
-
-    def forward_that_runs_out_once(*args, **kwargs):  # a CUDA OOM cannot happen on this CPU machine
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_forward(*args, **kwargs)
-
     oai.completions.create(model=TEXT_MODEL, prompt=PROMPT, max_tokens=2)  # resident before counting forwards
-    monkeypatch.setattr(deepseek.model, "forward", forward_that_runs_out_once)
+    run_out_of_memory_once(monkeypatch, deepseek)
     with pytest.raises(openai.InternalServerError, match="ran out of memory") as caught:
         oai.completions.create(model=TEXT_MODEL, prompt=PROMPT, max_tokens=8)
     assert caught.value.status_code == 503  # the readable error's status, not a bare 500

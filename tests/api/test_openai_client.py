@@ -28,14 +28,6 @@ QUESTION = "What does the for statement do?"
 SCENE = ShapeScene("triangle", "blue", "small", 2, None, "gradient")  # as tests/ui/test_caption_api.py
 
 
-@pytest.fixture(scope="module")
-def oai(app_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=app_url + "v1", api_key="not-needed", max_retries=0, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def service(registry) -> Service:
-    return Service(registry, UI_CONFIG.limits)
 
 
 def service_answer(service: Service, request, model: str, max_tokens: int) -> str:

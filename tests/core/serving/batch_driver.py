@@ -82,3 +82,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_out_of_memory_once(monkeypatch: pytest.MonkeyPatch, loaded, at_call: int = 3) -> None:
+    """The model's forward raises CUDA's out-of-memory error once, at its at_call-th call (no CUDA here)."""
+    real_forward = loaded.model.forward
+    calls = {"n": 0}
+
+    def forward_that_runs_out_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "forward", forward_that_runs_out_once)

@@ -7,7 +7,14 @@ import torch
 from core.errors import BusyError, OutOfMemoryError
 from core.generation.sampling import SamplingParams
 from core.serving.batching import Batcher
-from tests.core.serving.batch_driver import drive, generate_ids, inputs_for, make_row, one_thread  # noqa: F401
+from tests.core.serving.batch_driver import (  # noqa: F401
+    drive,
+    generate_ids,
+    inputs_for,
+    make_row,
+    one_thread,
+    run_out_of_memory_once,
+)
 
 PROMPTS = ["Explain the assert statement.", "What is a list comprehension and when is it a good idea?", "Loops"]
 GREEDY = SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=1.0)
@@ -116,16 +123,7 @@ def test_a_disconnected_client_leaves_the_batch(deepseek):
 
 def test_out_of_memory_mid_batch_is_readable_and_the_model_keeps_serving(deepseek, monkeypatch):
     batcher = Batcher(deepseek, window_s=0)
-    real_forward = deepseek.model.forward
-    calls = {"n": 0}
-
-    def forward_that_runs_out_once(*args, **kwargs):  # a CUDA OOM cannot happen on this CPU machine
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_forward(*args, **kwargs)
-
-    monkeypatch.setattr(deepseek.model, "forward", forward_that_runs_out_once)
+    run_out_of_memory_once(monkeypatch, deepseek)
     with pytest.raises(OutOfMemoryError, match="ran out of memory"):
         "".join(batcher.stream(inputs_for(deepseek, PROMPTS[0]), GREEDY, threading.Event(), TIMEOUT_S, None))
     assert batcher.active() == 0
