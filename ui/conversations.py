@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import gradio as gr
 from core.errors import BadFileError
 from core.paths import cache_root
 from ui.controls import is_metrics, text_of
+from ui.exports import export_folder
 from ui.streaming import METRICS_BODY
 
 Record = dict[str, Any]
@@ -95,7 +95,7 @@ def export_files(store: list[Record], conv_id: str) -> tuple[str | None, str | N
     """(all conversations as JSON, the shown one as Markdown) written to a temp folder; None where empty."""
     if not store:
         return None, None
-    folder = Path(tempfile.mkdtemp(prefix="playground-export-"))
+    folder = export_folder("playground-export-")
     json_path = folder / "deepseek-playground-conversations.json"
     json_path.write_text(json.dumps({"app": "DeepSeek Playground", "version": 1, "conversations": store},
                                     ensure_ascii=False, indent=1))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from core.finetune.jobs import JobStatus
+from ui.exports import export_folder
 
 LOSSES = {"loss": "training loss", "eval_loss": "held-out loss"}
 SCORES = {"eval_accuracy": "held-out accuracy", "eval_macro_f1": "held-out macro-F1"}
@@ -34,5 +34,5 @@ def plot_update(frame: pd.DataFrame) -> gr.LinePlot:
 def zip_run(folder: str) -> str:
     """The trained model or adapter folder as one zip in a fresh temp folder; its path."""
     source = Path(folder)
-    target = Path(tempfile.mkdtemp(prefix="finetune-zip-")) / source.name
+    target = export_folder("finetune-zip-") / source.name
     return shutil.make_archive(str(target), "zip", root_dir=source)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,6 +21,7 @@ from ui import vision_compare
 from ui.access import client_of
 from ui.controls import precision_choices, unavailable_note
 from ui.errors import user_error
+from ui.exports import export_folder
 
 
 def run_comparison(service: Service, cfg: AppConfig, model_id: str, precisions: list[str], prompt: str,
@@ -46,7 +45,7 @@ def outputs_html(run: ComparisonRun) -> str:
 
 def export_files(run: ComparisonRun) -> tuple[str, str]:
     """Write the run as JSON and Markdown into a fresh temp folder; returns both paths."""
-    folder = Path(tempfile.mkdtemp(prefix="quant-run-"))
+    folder = export_folder("quant-run-")
     json_path, md_path = folder / "quantization-comparison.json", folder / "quantization-comparison.md"
     json_path.write_text(to_json(run), encoding="utf-8")
     md_path.write_text(to_markdown(run), encoding="utf-8")
