@@ -6,7 +6,8 @@ import torch
 
 from core.errors import BusyError, OutOfMemoryError
 from core.generation.sampling import SamplingParams
-from core.serving.batching import Batcher
+from core.generation.stream import PREFILL_CHUNK
+from core.serving.batching import BatchedStream, Batcher, CountedStream
 from tests.core.serving.batch_driver import (  # noqa: F401
     drive,
     generate_ids,
@@ -168,4 +169,24 @@ def test_exactly_max_waiting_requests_may_wait_and_the_next_is_told_the_server_i
     for row in waiting:
         batcher.withdraw(row)
     running.close()
+    assert batcher.active() == 0
+
+
+@pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
+def test_only_one_plain_text_prompt_that_fits_one_prefill_chunk_joins_the_batch(fixture, request):
+    loaded = request.getfixturevalue(fixture)
+    batcher = Batcher(loaded)
+
+    def route(ids: torch.Tensor, **extra: torch.Tensor) -> type:
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), **extra}
+        return type(batcher.stream(inputs, GREEDY, threading.Event(), TIMEOUT_S, None))  # nothing runs yet
+
+    def tokens(n: int, rows: int = 1) -> torch.Tensor:
+        return torch.full((rows, n), 5, dtype=torch.long)
+
+    assert route(tokens(8)) is BatchedStream
+    assert route(tokens(PREFILL_CHUNK)) is BatchedStream  # exactly one chunk still joins
+    assert route(tokens(PREFILL_CHUNK + 1)) is CountedStream  # longer prompts prefill in chunks, alone
+    assert route(tokens(8, rows=2)) is CountedStream  # a request of several rows is not one batch row
+    assert route(tokens(8), pixel_values=torch.zeros(1, 3, 4, 4)) is CountedStream  # vision inputs go alone
     assert batcher.active() == 0
