@@ -22,7 +22,7 @@ from core.config import AppConfig, ConfigError, load_config  # noqa: E402
 from core.finetune.jobs import JobBook, output_root  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
-from core.serving.native_memory import release_native_memory  # noqa: E402
+from core.models.native_memory import release_native_memory  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.remotes import RemoteHub, build_hub  # noqa: E402
 from core.serving.request_log import configure_logging  # noqa: E402

@@ -15,7 +15,7 @@ from core.space.config import ROOT
 CHURN = """
 import sys, threading, time
 import psutil
-from core.serving.native_memory import release_native_memory
+from core.models.native_memory import release_native_memory
 arena_max, trim_s = int(sys.argv[1]), float(sys.argv[2])
 trimmer = release_native_memory(arena_max, trim_s)
 proc, pins, threads = psutil.Process(), [], 16
