@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,6 +20,7 @@ from core.generation.image_batch import collect_items
 from core.generation.sampling import SamplingParams
 from core.serving.service import CaptionRows, Service
 from ui.controls import SamplingControls, to_params
+from ui.exports import export_folder
 
 HEADERS = ["file", "caption", "seconds", "tokens"]
 
@@ -46,10 +44,8 @@ def caption_rows(service: Service, paths: list[str], style: str, model_id: str, 
 
 
 def write_exports(rows: list[CaptionRow]) -> tuple[str, str]:
-    """The table as captions.csv and captions.jsonl in a fresh folder under gradio's temp dir."""
-    gradio_temp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
-    gradio_temp.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="captions-", dir=gradio_temp))  # gradio serves files from its temp dir
+    """The table as captions.csv and captions.jsonl in a fresh export folder (ui.exports)."""
+    folder = export_folder("captions-")
     (folder / "captions.csv").write_text(rows_to_csv(rows), encoding="utf-8")
     (folder / "captions.jsonl").write_text(rows_to_jsonl(rows), encoding="utf-8")
     return str(folder / "captions.csv"), str(folder / "captions.jsonl")
