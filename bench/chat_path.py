@@ -3,6 +3,12 @@
 Run: .venv/bin/python -m bench.chat_path [--model bundled/deepseek-v3-tiny] [--tokens 128] [--runs 5] [--threads N]
 Prints both rates and their ratio, measured in this one run (goal: ratio >= 0.95). --threads sets torch's threads
 (default: torch's own); on a shared, oversubscribed machine 1 thread keeps OpenMP barrier stalls out of the ratio.
+
+Both paths (and the load) are called from a fresh thread each time, as a server's request thread calls them. A
+thread that runs a parallel torch op keeps an OpenMP worker pool for life, and once a process holds more pool threads
+than cores libgomp stops spinning between ops: calling raw generate from the main thread gave the main thread a pool
+that slowed the app path's batcher thread (a server's request threads run no parallel op; its loads run on their
+own short-lived thread). --caller main runs everything on the main thread instead, to show that effect.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -25,6 +34,19 @@ from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPT = "Explain what the with statement does and when to use it."
+T = TypeVar("T")
+CALLER = "fresh"  # or "main": see the module docstring
+
+
+def on_fresh_thread(work: Callable[[], T]) -> T:
+    """work() on a thread that ends with it, so that no OpenMP pool outlives the call."""
+    if CALLER == "main":
+        return work()
+    result: list[T] = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join()
+    return result[0]
 
 
 def app_path(service: Service, loaded, params: SamplingParams) -> tuple[int, float]:
@@ -55,22 +77,28 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--caller", choices=("fresh", "main"), default="fresh",
+                        help="call each path from a fresh thread (as a server does) or from the main thread")
     args = parser.parse_args()
+    global CALLER
+    CALLER = args.caller
     if args.threads:
         torch.set_num_threads(args.threads)
     registry = ModelRegistry(default_catalog(), detect_hardware())
-    loaded = registry.get(args.model, args.precision)
+    loaded = on_fresh_thread(lambda: registry.get(args.model, args.precision))
     service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0)
     rates: dict[str, list[float]] = {"app": [], "raw": []}
-    app_path(service, loaded, params), raw_path(service, loaded, params)  # warm-up
+    paths = (("app", app_path), ("raw", raw_path))
+    for _name, fn in paths:  # warm-up
+        on_fresh_thread(lambda fn=fn: fn(service, loaded, params))
     for _ in range(args.runs):  # interleaved so drift hits both paths alike
-        for name, fn in (("app", app_path), ("raw", raw_path)):
-            tokens, seconds = fn(service, loaded, params)
+        for name, fn in paths:
+            tokens, seconds = on_fresh_thread(lambda fn=fn: fn(service, loaded, params))
             rates[name].append(tokens / seconds)
     app, raw = statistics.median(rates["app"]), statistics.median(rates["raw"])
     print(f"model {args.model} {args.precision} on {loaded.device}, {args.tokens} new tokens, "
-          f"median of {args.runs} runs, {torch.get_num_threads()} threads")
+          f"median of {args.runs} runs, {torch.get_num_threads()} threads, called from the {args.caller} thread")
     print(f"raw model.generate : {raw:8.1f} tok/s")
     print(f"app Service.stream : {app:8.1f} tok/s")
     print(f"ratio app/raw      : {app / raw:8.3f}  (goal >= 0.95); load average {os.getloadavg()[0]:.1f} "
