@@ -11,6 +11,10 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio builds anything: no outbound calls
 
+from core.models.native_memory import release_native_memory, use_one_allocator  # noqa: E402  (no torch, no gradio)
+
+use_one_allocator()  # before pandas or datasets import pyarrow: its allocator would keep its own freed pages
+
 from core.serving.zerogpu import gpu_decorator, import_spaces_first, zero_gpu_enabled  # noqa: E402  (no torch, no gradio)
 
 import_spaces_first()  # on ZeroGPU `spaces` must patch torch before anything imports it; elsewhere a no-op
@@ -22,7 +26,6 @@ from core.config import AppConfig, ConfigError, load_config  # noqa: E402
 from core.finetune.jobs import JobBook, output_root  # noqa: E402
 from core.models.catalog import default_catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
-from core.models.native_memory import release_native_memory  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.remotes import RemoteHub, build_hub  # noqa: E402
 from core.serving.request_log import configure_logging  # noqa: E402

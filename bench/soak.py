@@ -6,9 +6,11 @@ First the same users chat alone for --baseline-s (chat latency alone); then the 
 requests at the deadline; every request has a timeout and the server is stopped at the end whatever happens.
 Prints requests, failures (anything but an answer or a "busy" refusal), busy refusals, p50/p95 latency per kind,
 chat p95 mixed / alone (goal <= 3x), and the server's RSS after warm-up and at the end (goal: drift <= 5 %).
-The server's RSS is also sampled every 2 s: the least-squares slope after warm-up, whole and per half, tells a
-bounded cache filling up (second half flat) from growth without bound (both halves alike); SOAK_RSS_CSV=path
-writes the samples (seconds since start, bytes).
+The server's RSS is also sampled every 2 s: the drift between the medians of the first and the last minute after
+warm-up (a point sample moves by tens of MB with the requests in flight), and the least-squares slope, whole and
+per half, which tells a bounded cache filling up (second half flat) from growth without bound (both halves
+alike); SOAK_RSS_CSV=path writes the samples (seconds since start, bytes). Last, the RSS after warm-up and at
+the end split by kind of mapping (bench/rss_parts.py): what grew.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import psutil  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 from bench.load import PROMPTS, pct, start_server  # noqa: E402
+from bench.rss_parts import describe_growth, rss_by_kind  # noqa: E402
 from core.models.memory import format_bytes  # noqa: E402
 from core.paths import ASSETS  # noqa: E402
 
@@ -173,9 +176,9 @@ def main() -> None:
         rss_start = process.memory_info().rss
         mixed_s = args.minutes * 60
         warm = run_phase(clients, mixed_s * 0.2, MIX, args.tokens, images)  # the first fifth warms caches up
-        rss_warm, t_warm = process.memory_info().rss, time.monotonic() - t0
+        rss_warm, t_warm, parts_warm = process.memory_info().rss, time.monotonic() - t0, rss_by_kind(server.pid)
         mixed = run_phase(clients, mixed_s * 0.8, MIX, args.tokens, images)
-        rss_end, t_end = process.memory_info().rss, time.monotonic() - t0
+        rss_end, t_end, parts_end = process.memory_info().rss, time.monotonic() - t0, rss_by_kind(server.pid)
     finally:
         trace.stop.set()
         server.terminate()
@@ -193,6 +196,8 @@ def main() -> None:
     print(f"server RSS: before mixed {format_bytes(rss_start)}, after warm-up {format_bytes(rss_warm)}, "
           f"end {format_bytes(rss_end)}; drift after warm-up {drift:+.1%}  (goal <= 5 %)")
     describe_trend(trace, t_warm, t_end)
+    if parts_warm:
+        print("server RSS by kind of mapping, after warm-up -> end:\n" + describe_growth(parts_warm, parts_end))
 
 
 def describe_trend(trace: RssTrace, t_warm: float, t_end: float) -> None:
@@ -202,6 +207,12 @@ def describe_trend(trace: RssTrace, t_warm: float, t_end: float) -> None:
                             ((t_warm, t_end), (t_warm, mid), (mid, t_end)))
     print(f"server RSS slope after warm-up {format_bytes(whole)}/min (first half {format_bytes(first)}/min, "
           f"second half {format_bytes(second)}/min), {len(trace.window(t_warm, t_end))} samples")
+    span = min(60.0, (t_end - t_warm) / 3)  # a point sample moves by tens of MB with the requests in flight
+    early, late = ([rss for _, rss in trace.window(a, b)] for a, b in ((t_warm, t_warm + span), (t_end - span, t_end)))
+    if early and late:
+        a, b = statistics.median(early), statistics.median(late)
+        print(f"server RSS median over the first {span:.0f} s after warm-up {format_bytes(a)}, over the last "
+              f"{span:.0f} s {format_bytes(b)}: drift {(b - a) / a:+.1%}  (goal <= 5 %)")
     if os.environ.get("SOAK_RSS_CSV"):
         with open(os.environ["SOAK_RSS_CSV"], "w") as out:
             out.writelines(f"{t:.1f},{rss}\n" for t, rss in trace.samples)

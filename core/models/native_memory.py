@@ -6,12 +6,18 @@ arena (counted in RSS) until a later allocation in that arena reuses it; only th
 back. Measured on the soak (README "Benchmarks"): Python objects grew by 0.2 MB while RSS grew by tens of MB,
 and one malloc_trim(0) gave back 138 MB. So the server caps the arenas and trims them now and then.
 Elsewhere than glibc (macOS, musl) both are no-ops.
+
+Apache Arrow (under pandas 3's strings, hence gradio's tables, and `datasets`) brings its own allocator, which
+reserves 1 GiB at once and keeps freed pages by its own decay rules: in the soak that region alone grew by
+25-35 MB after warm-up. The server routes Arrow to the system allocator, so one allocator holds everything and the
+trimmer reaches all of it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 from functools import cache
 
@@ -27,6 +33,11 @@ def _glibc() -> ctypes.CDLL | None:
     except (OSError, AttributeError):
         return None
     return libc
+
+
+def use_one_allocator() -> None:
+    """Send Arrow's allocations to malloc (call before anything imports pyarrow; an operator's setting wins)."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def limit_arenas(count: int) -> bool:

@@ -6,6 +6,7 @@ Each case runs in a fresh process (its own malloc arenas): 16 threads, as gradio
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -53,3 +54,13 @@ def test_with_the_servers_settings_a_burst_of_freed_memory_is_given_back():
 def test_without_them_the_same_burst_stays_resident():
     """The control: glibc alone keeps most of the freed burst, so the test above can fail."""
     assert retained_mb(0, 0) > 48
+
+
+def test_the_app_sends_arrows_allocations_to_malloc_where_the_trimmer_reaches_them():
+    """pandas 3 strings (gradio's tables) and `datasets` allocate through Arrow; its own allocator keeps freed pages."""
+    probe = ("import app, pyarrow, pandas\n"
+             "pandas.DataFrame({'precision': ['fp32', 'int8'] * 1000}).astype(str)\n"  # an Arrow-backed string column
+             "print(pyarrow.default_memory_pool().backend_name, pyarrow.total_allocated_bytes() >= 0)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                         check=True, env={k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"})
+    assert out.stdout.split() == ["system", "True"], out.stdout + out.stderr[-2000:]
