@@ -3,7 +3,7 @@ import torch
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
 from core.quant.backends import BACKENDS, available_precisions, kernel_of
-from core.quant.kernels import int4_group, unfit_layers
+from core.quant.kernels import HEAD_INT8, head_kernel, int4_group, unfit_layers
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
 
 
@@ -44,7 +44,12 @@ def test_dense_int4_quantizes_while_loading_with_the_tables_kernel(registry):
     weight = loaded.model.model.layers[0].mlp.down_proj.weight
     assert type(weight).__name__ == "Int4OpaqueTensor" and loaded.dtype == "bfloat16"
     assert loaded.kernel.startswith(kernel_of(Precision.INT4, "cpu").name) and loaded.unfit_layers == 0
-    assert type(loaded.model.lm_head.weight) is torch.nn.Parameter  # lm_head kept in full precision
+    assert type(loaded.model.lm_head).__name__ == "QLinear"  # the untied lm_head: int8 (quanto), not bf16
+
+
+def test_only_cpu_int4_gives_the_head_its_own_int8_kernel():
+    assert head_kernel("int4", "cpu") is HEAD_INT8 and "_weight_int8pack_mm" in HEAD_INT8.name
+    assert head_kernel("int4", "cuda") is None and head_kernel("int8", "cpu") is None
 
 
 def test_the_picker_still_offers_int8_and_int4_for_moe_models(hardware):
