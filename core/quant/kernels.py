@@ -153,6 +153,12 @@ def tied_head(model: nn.Module) -> bool:
     return head is not None and embeddings is not None and head.weight is embeddings.weight
 
 
+def head_is_quantized(model: nn.Module) -> bool:
+    """Whether model's lm_head is a quantized linear layer (quantize_head's work), not a plain nn.Linear."""
+    head = getattr(model, "lm_head", None)
+    return isinstance(head, nn.Linear) and type(head) is not nn.Linear
+
+
 def quantize_head(model: nn.Module, precision: str, device: str) -> bool:
     """Store model's untied, still full-precision lm_head with head_kernel (CPU int4: int8); True when it did."""
     head = getattr(model, "lm_head", None)

@@ -21,6 +21,7 @@ from core.models.memory import model_bytes
 from core.quant import gptq
 from core.quant.kernels import (
     Kernel,
+    head_is_quantized,
     head_kernel,
     int4_group,
     linear_in_features,
@@ -68,9 +69,7 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
 def _kernel_name(kernel: Kernel, group: int, model: nn.Module, head: Kernel | None) -> str:
     """What the row's kernel cell says: the body's kernel (and group), and the head's where it has its own."""
     name = f"{kernel.name}, group {group}" if group else kernel.name
-    lm_head = getattr(language_part(model), "lm_head", None)
-    return f"{name}; lm_head: {head.name}" if head and isinstance(lm_head, nn.Linear) and type(
-        lm_head) is not nn.Linear else name
+    return f"{name}; lm_head: {head.name}" if head and head_is_quantized(language_part(model)) else name
 
 
 def language_part(model: nn.Module) -> nn.Module:

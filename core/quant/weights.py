@@ -68,13 +68,14 @@ def weight_report(model: nn.Module, full_element_size: int = 4) -> WeightReport:
             n = int(module.in_features) * int(module.out_features)
             nbytes = sum(tensor_bytes(getattr(module, t)) for t in GPTQ_TENSORS if hasattr(module, t))
             total += n
-            _add(stored, part_name(f"{name}.weight"), int(getattr(module, "bits", 0)) or _width(nbytes, n), n, nbytes)
+            bits = int(getattr(module, "bits", 0)) or _width(nbytes, n)
+            add_stored(stored, part_name(f"{name}.weight"), bits, n, nbytes)
             continue
         for pname, tensor in module.named_parameters(recurse=False):
             total += tensor.numel()
             if _is_quantized_tensor(tensor):
                 nbytes = tensor_bytes(tensor) + _companion_bytes(module)
-                _add(stored, part_name(f"{name}.{pname}"), _width(nbytes, tensor.numel()), tensor.numel(), nbytes)
+                add_stored(stored, part_name(f"{name}.{pname}"), _width(nbytes, tensor.numel()), tensor.numel(), nbytes)
             else:
                 parts.add(part_name(f"{name}.{pname}"))
     return report_of(stored, total, full_element_size, parts)
@@ -89,7 +90,9 @@ def report_of(stored: dict[tuple[str, int], tuple[int, int]], total: int, full_e
     return WeightReport(q_params, total, q_bytes, q_params * full_element_size, tuple(sorted(kept)), parts)
 
 
-def _add(stored: dict[tuple[str, int], tuple[int, int]], part: str, bits: int, params: int, nbytes: int) -> None:
+def add_stored(stored: dict[tuple[str, int], tuple[int, int]], part: str, bits: int, params: int,
+               nbytes: int) -> None:
+    """Count params weights of part stored at bits in nbytes into stored ((part, bits) -> (params, bytes))."""
     p, b = stored.get((part, bits), (0, 0))
     stored[(part, bits)] = (p + params, b + nbytes)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.quant.weights import WeightReport, report_of
+from core.quant.weights import WeightReport, add_stored, report_of
 
 LOGIT_CHUNK = 64  # positions per decode when all logits are wanted (llama.cpp's output buffer: chunk x vocab)
 FLOAT_TYPES = ("F32", "F16", "BF16")
@@ -116,8 +116,7 @@ def gguf_weights(path: Path, full_element_size: int = 4) -> tuple[WeightReport, 
         if kind in FLOAT_TYPES:
             kept.add(part)
             continue
-        params, nbytes = stored.get((part, _bits(kind)), (0, 0))
-        stored[(part, _bits(kind))] = (params + n, nbytes + int(tensor.n_bytes))
+        add_stored(stored, part, _bits(kind), n, int(tensor.n_bytes))
         types.setdefault(part, set()).add(kind)
     report = report_of(stored, total, full_element_size, kept)
     return report, {part: "/".join(sorted(kinds)) for part, kinds in sorted(types.items())}
