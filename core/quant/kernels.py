@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 INT4_GROUPS = (128, 64, 32)  # largest first: g128 decodes ~1.3x faster than g32 on the CPU int4 kernel
+QUANTIZE_CHUNK_BYTES = 32 * 2**20  # rows quantized at a time by _quanto_int8 (bounds quanto's temporaries)
 SKIP = ("lm_head",)  # never given the body's kernel: the output layer carries most of the quality (see HEAD_INT8)
 
 
@@ -130,11 +131,25 @@ def quantize_linear(linear: nn.Linear, precision: str, device: str, group: int) 
 
 
 def _quanto_int8(linear: nn.Linear) -> nn.Module:
+    """linear as quanto's frozen int8 QLinear, quantized QUANTIZE_CHUNK_BYTES of rows at a time: quanto's own
+    freeze() works on the whole weight, and its temporaries for a 151,936-row head doubled the load peak."""
     from optimum.quanto import qint8
     from optimum.quanto.nn import quantize_module
+    from optimum.quanto.tensor import quantize_weight
+    from optimum.quanto.tensor.weights import WeightQBytesTensor
 
     qlinear = quantize_module(linear, weights=qint8)
-    qlinear.freeze()
+    weight = qlinear.weight
+    data, scale = torch.empty(weight.shape, dtype=torch.int8), torch.empty(weight.shape[0], 1, dtype=weight.dtype)
+    step = max(1, QUANTIZE_CHUNK_BYTES // (weight[0].numel() * weight.element_size()))
+    for start in range(0, weight.shape[0], step):  # per-row scales: a chunk quantizes as the whole would
+        rows = weight[start:start + step]
+        piece = quantize_weight(rows, qtype=qint8, axis=0, scale=qlinear.optimizer(rows, qtype=qint8, axis=0),
+                                activation_qtype=qlinear.activation_qtype)
+        data[start:start + step].copy_(piece._data)
+        scale[start:start + step].copy_(piece._scale)
+    qlinear.weight = nn.Parameter(WeightQBytesTensor.create(qint8, 0, weight.size(), weight.stride(), data, scale,
+                                                            qlinear.activation_qtype))
     return qlinear
 
 
