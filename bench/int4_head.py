@@ -1,11 +1,11 @@
-"""What an 8-bit output layer would give our CPU int4: decode speed and KL with lm_head in bf16 vs int8.
+"""What the 8-bit output layer gives our CPU int4: decode speed and KL with lm_head in bf16 vs int8.
 
 Run: .venv/bin/python -m bench.int4_head [--layers 6] [--tokens 32]
-Loads bench/gguf.py's Llama at deepseek-coder-1.3b's width through the app's layer-by-layer int4 loader (lm_head
-kept in bf16, as the app serves it today), times greedy `generate` (best of 3), then quantizes lm_head alone to
-int8 (quanto, bf16 activations: ATen's _weight_int8pack_mm, as the app's CPU int8) and times it again; prints the
-speed ratio and the KL divergence of the last positions' next-token distributions (int8 head vs bf16 head). An
-experiment for issue 18's gap to llama.cpp Q4_0 (which stores its output layer in Q6_K); the app does not do it.
+Loads bench/gguf.py's Llama at deepseek-coder-1.3b's width through the app's layer-by-layer int4 loader but with
+lm_head left in bf16 (as the app served it before issue 18), times greedy `generate` (best of 3), then gives
+lm_head the app's own treatment (kernels.quantize_head: int8, quanto, bf16 activations, ATen's
+_weight_int8pack_mm) and times it again; prints the speed ratio and the KL divergence of the last positions'
+next-token distributions (int8 head vs bf16 head). llama.cpp's Q4_0 stores its output layer in Q6_K.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 
 from bench.gguf import build_checkpoint
 from core.quant import streaming
+from core.quant.kernels import quantize_head
 
 
 def decode_rate(model: nn.Module, ids: torch.Tensor, tokens: int) -> float:
@@ -44,16 +45,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     folder = build_checkpoint(args.layers)
-    model = streaming.load_streaming(folder, torch.bfloat16, streaming.stream_quantizer("int4", "cpu", 128), [])
-    assert model is not None
+    body = streaming.stream_quantizer("int4", "cpu", 128)
+    model = streaming.load_streaming(folder, torch.bfloat16, lambda parent, child, linear: None if child == "lm_head"
+                                     else body(parent, child, linear), [])
+    assert model is not None and type(model.lm_head) is nn.Linear
     ids = torch.tensor([[1, *range(100, 130)]])
     before, reference = decode_rate(model, ids, args.tokens), last_logits(model, ids)
-    from optimum.quanto import qint8
-    from optimum.quanto.nn import quantize_module
-
-    head = quantize_module(model.lm_head, weights=qint8)
-    head.freeze()
-    model.lm_head = head
+    assert quantize_head(model, "int4", "cpu")
     after, changed = decode_rate(model, ids, args.tokens), last_logits(model, ids)
     kl = torch.nn.functional.kl_div(changed, reference, log_target=True, reduction="batchmean")
     print(f"int4 body, lm_head bf16: {before:.2f} tok/s; lm_head int8: {after:.2f} tok/s -> {after / before:.2f}x; "

@@ -43,8 +43,9 @@ def print_ratios(run: ComparisonRun) -> None:
             continue
         line = f"  {r.precision:10s} memory {r.memory_bytes / full.memory_bytes:.3f}x full"
         if r.quantized_ratio:
+            stored = f"stored as: {', '.join(r.stored_as)}; " if r.stored_as else ""  # GGUF: the table's note
             line += (f" · quantized weights {r.quantized_ratio:.3f}x their {run.reference_precision} bytes"
-                     f" ({100 * r.quantized_share:.1f} % of all weights; kept unquantized in {r.dtype}: "
+                     f" ({100 * r.quantized_share:.1f} % of all weights; {stored}kept unquantized in {r.dtype}: "
                      f"{', '.join(r.full_precision_parts)})")
         goal = GOALS.get(r.bits) if r.precision.startswith("gptq") else None
         verdict = "" if goal is None else (" · MEETS" if r.perplexity_change <= goal else " · MISSES") + \

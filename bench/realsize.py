@@ -2,10 +2,11 @@
 
 Run: .venv/bin/python -m bench.realsize [--models qwen2 llama deepseek-v2]
      [--precisions fp32 bf16 int8 int4 gguf-q8_0 gguf-q4_0 gguf-q4_k_m]
-     [--quality-tokens 2048] [--new-tokens 16]
+     [--quality-tokens 2048] [--new-tokens 16] [--layers N]
 Models: seeded random weights at the real widths of catalog models, fewer layers (bench/realsize_models.py);
 the first run builds them under $PLAYGROUND_CACHE/realsize. Prints per precision: load time, load peak (RssAnon),
-resident bytes, quantized-weight bytes vs fp32, prefill tok/s at 512 tokens, decode tok/s at batch 1 and 8
+resident bytes, quantized-weight bytes vs fp32 (of the weights at the row's width, all quantized ones in brackets:
+CPU int4 stores an untied lm_head in int8), prefill tok/s at 512 tokens, decode tok/s at batch 1 and 8
 (raw generate), the app path (registry + batcher + streaming) vs raw generate, then llama.cpp-style quality
 statistics against fp32, the issue-13 goals and our best 4-bit decode vs llama.cpp's Q4_0 (issue 18: >= 0.5x).
 GGUF rows are converted and quantized once by llama.cpp's own tools (cached); their resident size is the mmap'd
@@ -37,8 +38,9 @@ from core.generation.prompting import ChatRequest  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
 from core.generation.stream import prepare_chat, stream_chat  # noqa: E402
 from core.models.catalog import Catalog  # noqa: E402
-from core.models.hardware import detect_hardware  # noqa: E402
+from core.models.hardware import Precision, detect_hardware  # noqa: E402
 from core.models.loading import LoadedModel  # noqa: E402
+from core.quant.backends import bits_of  # noqa: E402
 from core.quant.divergence import Divergence, divergence, reference_log_probs  # noqa: E402
 from core.quant.gguf.stream import stream_gguf  # noqa: E402
 from core.quant.weights import weight_report  # noqa: E402
@@ -60,7 +62,8 @@ class Row:
     load_s: float = 0.0
     peak_bytes: int = 0  # anonymous-memory growth during the load, sampled every 5 ms
     resident_bytes: int = 0
-    quantized_ratio: float = 0.0
+    quantized_ratio: float = 0.0  # of the weights stored at the row's own width (the 4-bit ones for int4)
+    all_ratio: float = 0.0  # of every quantized weight (CPU int4's 8-bit lm_head included)
     quantized_share: float = 0.0
     unfit_layers: int = 0
     prefill_tps: float = 0.0
@@ -184,7 +187,10 @@ def load_row(registry: ModelRegistry, model_id: str, precision: str, ids: torch.
         types = ", ".join(f"{part} {kind}" for part, kind in loaded.model.types.items())
         row.kernel = f"llama.cpp ({types}; resident = mmap'd file + buffers, not anonymous memory)"
     row.load_s, row.peak_bytes, row.resident_bytes = loaded.load_seconds, peak.growth, loaded.memory_bytes
-    row.quantized_ratio, row.quantized_share = report.quantized_ratio, report.quantized_share
+    row.quantized_share, row.all_ratio = report.quantized_share, report.quantized_ratio
+    row.quantized_ratio = report.ratio_at(bits_of(Precision(precision)))
+    if not is_gguf(loaded) and len(report.widths) > 1:  # e.g. CPU int4's 8-bit lm_head: said, not mixed in
+        row.kernel += f" (stored: {', '.join(report.stored_as())})"
     if reference is not None:
         row.quality = divergence(reference, loaded.model, ids, args.window)
     return row, loaded
@@ -231,16 +237,17 @@ def _mb(n: int) -> str:
 
 def print_speed(rows: list[Row]) -> None:
     full = rows[0]
-    print("precision | kernel | load s | load peak MB | resident MB | q-bytes/fp32 | unfit layers | prefill tok/s "
+    print("precision | kernel | load s | load peak MB | resident MB | q-bytes/fp32 at its bits (all quantized) | "
+          "unfit layers | prefill tok/s "
           "| decode b1 | b8 | b1 vs fp32 | b8 vs fp32 | app/raw")
     for r in rows:
         if r.error:
             print(f"{r.precision} | not measured: {r.error}")
             continue
         print(f"{r.precision} | {r.kernel} | {r.load_s:.1f} | {_mb(r.peak_bytes)} | {_mb(r.resident_bytes)} | "
-              f"{r.quantized_ratio:.3f} | {r.unfit_layers} | {r.prefill_tps:.1f} | {r.decode_b1:.2f} | "
-              f"{r.decode_b8:.2f} | {_ratio(r.decode_b1, full.decode_b1)} | {_ratio(r.decode_b8, full.decode_b8)} | "
-              f"{_ratio(r.app_tps, r.decode_b1)}")
+              f"{r.quantized_ratio:.3f} ({r.all_ratio:.3f}) | {r.unfit_layers} | {r.prefill_tps:.1f} | "
+              f"{r.decode_b1:.2f} | {r.decode_b8:.2f} | {_ratio(r.decode_b1, full.decode_b1)} | "
+              f"{_ratio(r.decode_b8, full.decode_b8)} | {_ratio(r.app_tps, r.decode_b1)}")
     print_gap(rows)
 
 
@@ -283,7 +290,8 @@ def print_goals(rows: list[Row], dense: bool) -> None:
             want_speed, want_bytes = GOALS[r.precision]
             if speed:
                 checks.append(_verdict(f"decode {speed:.2f}x fp32", speed >= want_speed, f">= {want_speed}x"))
-            checks.append(_verdict(f"weights {r.quantized_ratio:.3f}x", r.quantized_ratio <= want_bytes,
+            bits = bits_of(Precision(r.precision))
+            checks.append(_verdict(f"{bits}-bit weights {r.quantized_ratio:.3f}x", r.quantized_ratio <= want_bytes,
                                    f"<= {want_bytes}x"))
             if dense:
                 peak = r.peak_bytes / r.resident_bytes
@@ -309,12 +317,13 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; each row keeps its best")
     parser.add_argument("--prompt", default="Explain what a Python list comprehension is.")
+    parser.add_argument("--layers", type=int, default=0, help="decoder layers (0: each model's default)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # each round's table shows at once, also through a pipe
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     hardware = detect_hardware()
     for spec in [m for m in MODELS if any(m.name.startswith(p) for p in args.models)]:
-        path = checkpoint(spec)
+        path = checkpoint(spec, args.layers or None)
         model = entry(spec, path)
         registry = ModelRegistry(Catalog((model,)), hardware)
         ids = AutoTokenizer.from_pretrained(path)(TEXT.read_text(), return_tensors="pt").input_ids[0]

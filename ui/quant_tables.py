@@ -20,8 +20,9 @@ precision's; 0 = identical, larger = further from full precision. **p99 / max**:
 probability given to the true next token. **greedy agree %**: share of full precision's greedy answer that this
 precision reproduces token for token. **Speed**: **prefill s** is the prompt's forward pass inside the
 same answer whose **TTFT s** (time to first token) is shown, so TTFT is never below it; load time is apart from both.
-**Memory**: resident weights; **quantized %** of the weights are stored in low bits, at **bytes ratio** of their
-full-precision size."""
+**Memory**: resident weights; **bits** is the row's width, with any part stored wider in brackets (CPU int4 keeps
+an untied lm_head in 8 bits); **quantized %** of the weights are stored in low bits, at **bytes ratio** of their
+full-precision size, all widths together (the notes say which part is stored at which width)."""
 NOISE_SIGMAS = 2.0  # a difference under two standard errors cannot be told from noise
 
 
@@ -59,11 +60,17 @@ def speed_frame(run: ComparisonRun) -> pd.DataFrame:
 
 def memory_frame(run: ComparisonRun) -> pd.DataFrame:
     """Backend and storage columns."""
-    rows = [[precision_name(r, run), r.backend, r.bits,
+    rows = [[precision_name(r, run), r.backend, bits_label(r),
              *_cells(r, ("memory MB", r.memory_bytes / 2**20, 3), ("quantized share", 100 * r.quantized_share, 1),
                      ("quantized bytes ratio", r.quantized_ratio, 3))]
             for r in run.results]
     return pd.DataFrame(rows, columns=list(MEMORY))
+
+
+def bits_label(r: PrecisionResult) -> str:
+    """The row's bits, and each quantized part stored at another width, e.g. "4 (lm_head 8)"."""
+    other = [part.rsplit(" int", 1) for part in r.stored_as if not part.endswith(f" int{r.bits}")]
+    return f"{r.bits} ({', '.join(f'{name} {bits}' for name, bits in other)})" if other else str(r.bits)
 
 
 def chart_frames(run: ComparisonRun) -> list[pd.DataFrame]:
@@ -81,6 +88,8 @@ def notes_markdown(run: ComparisonRun) -> str:
     lines = []
     for r in run.results:
         parts = [p for p in (r.error, r.kernel and f"kernel: {r.kernel}", r.note, r.kernel_note) if p]
+        if r.stored_as and not r.error:
+            parts.append(f"quantized as: {', '.join(r.stored_as)}")
         if r.full_precision_parts and not r.error:
             parts.append(f"kept unquantized: {', '.join(r.full_precision_parts)} ({r.dtype})")
         lines.append(f"- **{precision_name(r, run)}**: " + "; ".join(parts) if parts else "")

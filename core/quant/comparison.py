@@ -70,7 +70,8 @@ class PrecisionResult:
     top1_agreement: float = 0.0
     greedy_agreement: float = 0.0
     quantized_share: float = 0.0  # of all weights
-    quantized_ratio: float = 0.0  # quantized weights' bytes / their full-precision bytes
+    quantized_ratio: float = 0.0  # all quantized weights' bytes / their full-precision bytes (8-bit head included)
+    stored_as: tuple[str, ...] = ()  # each quantized part with its width, e.g. ("other linear layers int4", ...)
     full_precision_parts: tuple[str, ...] = ()
     unmeasured: tuple[str, ...] = ()  # table columns this row could not measure (e.g. memory of a remote server)
     note: str = ""  # what the row could not measure, or what llama.cpp quantized and how its memory adds up
@@ -156,10 +157,11 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         greedy = greedy_agreement(loaded.model, prompt_ids, answer_ids)
     except PlaygroundError as exc:
         return PrecisionResult(**head, error=str(exc))
-    if isinstance(loaded.model, GGUFCausalLM):  # tensors inside a GGUF file, not torch modules
-        weights, note = loaded.model.weights, loaded.model.note()
+    if isinstance(loaded.model, GGUFCausalLM):  # tensors inside a GGUF file, not torch modules: the note names
+        weights, note, stored_as = loaded.model.weights, loaded.model.note(), ()  # each part's ggml type
     else:
         weights, note = weight_report(loaded.model, full_element_size=_element_size(reference)), ""
+        stored_as = weights.stored_as()
     return PrecisionResult(
         **head, dtype=loaded.dtype, output=output, load_s=loaded.load_seconds, memory_bytes=loaded.memory_bytes,
         prefill_s=prefill_s, prefill_spread=spread,
@@ -167,6 +169,7 @@ def _measure(registry: ModelSource, reference: LoadedModel, precision: Precision
         perplexity=quality.perplexity, perplexity_change=quality.perplexity_ratio.value - 1.0,
         kl_mean=quality.kl_mean.value, top1_agreement=quality.same_top.value, greedy_agreement=greedy,
         quantized_share=weights.quantized_share, quantized_ratio=weights.quantized_ratio,
+        stored_as=stored_as,
         full_precision_parts=weights.full_precision_parts, quality=quality, note=note, **_kernel_fields(loaded))
 
 

@@ -19,7 +19,17 @@ from core.models.hardware import Hardware, Precision, torch_dtype
 from core.models.loading import LoadedModel, ModelKey, load_text_side, load_with
 from core.models.memory import model_bytes
 from core.quant import gptq
-from core.quant.kernels import Kernel, int4_group, linear_in_features, load_config, quantize_modules, unfit_layers
+from core.quant.kernels import (
+    Kernel,
+    head_is_quantized,
+    head_kernel,
+    int4_group,
+    linear_in_features,
+    load_config,
+    quantize_head,
+    quantize_modules,
+    unfit_layers,
+)
 from core.quant.moe import unfuse_experts
 from core.quant.streaming import load_streaming, stream_quantizer
 
@@ -30,7 +40,7 @@ GPTQ_BITS = {Precision.GPTQ_INT8: 8, Precision.GPTQ_INT4: 4}
 def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel) -> LoadedModel:
     """int8/int4 through kernel: dense text models quantize while they load (the peak stays near the quantized
     size); MoE models load in the kernel's dtype and have their experts un-fused first so they get quantized;
-    vision models quantize their language part only."""
+    vision models quantize their language part only. An untied lm_head gets kernels.head_kernel (CPU int4: int8)."""
     start = time.perf_counter()
     try:
         if entry.moe or entry.kind == "vision":
@@ -47,12 +57,19 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
             loaded = _load_streamed(entry, precision, hardware, kernel, skip, group) or load_with(
                 entry, precision, hardware, _dense_kwargs(precision, hardware, kernel, skip, group),
                 backend=kernel.library)
+        quantize_head(language_part(loaded.model), precision.value, hardware.device)  # the streamed load did it
     except torch.OutOfMemoryError as exc:
         raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
     gc.collect()  # the full-precision tensors a quantizer replaced
-    name = f"{kernel.name}, group {group}" if group else kernel.name
     return replace(loaded, memory_bytes=model_bytes(loaded.model), load_seconds=time.perf_counter() - start,
-                   kernel=name, unfit_layers=len(skip))
+                   kernel=_kernel_name(kernel, group, loaded.model, head_kernel(precision.value, hardware.device)),
+                   unfit_layers=len(skip))
+
+
+def _kernel_name(kernel: Kernel, group: int, model: nn.Module, head: Kernel | None) -> str:
+    """What the row's kernel cell says: the body's kernel (and group), and the head's where it has its own."""
+    name = f"{kernel.name}, group {group}" if group else kernel.name
+    return f"{name}; lm_head: {head.name}" if head and head_is_quantized(language_part(model)) else name
 
 
 def language_part(model: nn.Module) -> nn.Module:

@@ -16,7 +16,7 @@ PACKAGES = ("torch", "transformers", "optimum-quanto", "torchao", "gptqmodel", "
 COLUMNS = ("precision", "backend", "kernel", "bits", "load s", "memory MB", "quantized share",
            "quantized bytes ratio", "prefill s", "TTFT s", "decode tok/s", "perplexity", "ppl change %", "± ppl %",
            "mean KL", "± KL", "KL p99", "KL max", "top-1 agree", "± top-1", "Δp RMS", "greedy agree",
-           "kept unquantized", "note")
+           "quantized as", "kept unquantized", "note")
 NOISE_NOTE = "perplexity change within noise (under 2 standard errors)"
 
 
@@ -32,7 +32,7 @@ def _row(r: PrecisionResult, reference: bool) -> list[Any]:
               round(r.quantized_share, 3), round(r.quantized_ratio, 3), round(r.prefill_s, 4), round(r.ttft_s, 3),
               round(r.tokens_per_s, 1), round(r.perplexity, 3), round(100 * r.perplexity_change, 2),
               *_quality_cells(r), round(r.greedy_agreement, 4),
-              f"{', '.join(r.full_precision_parts)} ({r.dtype})", _note(r, reference)]
+              ", ".join(r.stored_as), f"{', '.join(r.full_precision_parts)} ({r.dtype})", _note(r, reference)]
     return [None if column in r.unmeasured else value for column, value in zip(COLUMNS, values, strict=True)]
 
 

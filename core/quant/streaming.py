@@ -18,7 +18,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
 from core.models.native_memory import trim
-from core.quant.kernels import SKIP, quantize_linear
+from core.quant.kernels import SKIP, quantize_head, quantize_linear
 
 CHUNK_BYTES = 32 * 2**20  # what one read holds in the checkpoint's dtype before it is cast
 FILE_ELEMENT_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I8": 1, "U8": 1}
@@ -78,9 +78,9 @@ def _tensors(files: list[Path], dtype: torch.dtype) -> Iterator[tuple[str, torch
 
 def load_streaming(folder: Path, dtype: torch.dtype, quantize: Callable[[nn.Module, str, nn.Linear], None],
                    skip: list[str]) -> nn.Module | None:
-    """folder's model in dtype with every linear layer (but lm_head and skip) quantized by `quantize(parent,
-    child_name, linear)` as soon as its tensors are read; None when the checkpoint's names need transformers'
-    conversions (then the caller loads through transformers)."""
+    """folder's model in dtype with every linear layer but skip handed to `quantize(parent, child_name, linear)` as
+    soon as its tensors are read (lm_head too: the quantizer decides what it gets); None when the checkpoint's
+    names need transformers' conversions (then the caller loads through transformers)."""
     files = checkpoint_files(folder)
     if not files:
         return None
@@ -98,7 +98,7 @@ def load_streaming(folder: Path, dtype: torch.dtype, quantize: Callable[[nn.Modu
         module._parameters[tensor_name] = nn.Parameter(value, requires_grad=False)
         if module_name in pending:
             pending[module_name] -= 1
-            if not pending[module_name] and not _excluded(module_name, skip):
+            if not pending[module_name] and module_name not in skip:
                 parent_name, _, child = module_name.rpartition(".")
                 quantize(model.get_submodule(parent_name) if parent_name else model, child, module)
                 # the full-precision weights the quantizer freed leave holes glibc keeps: without a trim the
@@ -113,14 +113,14 @@ def load_streaming(folder: Path, dtype: torch.dtype, quantize: Callable[[nn.Modu
     return model.eval()
 
 
-def _excluded(name: str, skip: list[str]) -> bool:
-    return name in skip or any(s in name for s in SKIP)
-
-
 def stream_quantizer(precision: str, device: str, group: int) -> Callable[[nn.Module, str, nn.Linear], None]:
-    """quantize(parent, child_name, linear) for int8/int4 on device, replacing the layer in its parent."""
+    """quantize(parent, child_name, linear) for int8/int4 on device, replacing the layer in its parent; lm_head
+    gets kernels.quantize_head's treatment (CPU int4: int8 where untied), never the body's kernel."""
 
     def quantize(parent: nn.Module, child: str, linear: nn.Linear) -> None:
-        setattr(parent, child, quantize_linear(linear, precision, device, group))
+        if child in SKIP:
+            quantize_head(parent, precision, device)
+        else:
+            setattr(parent, child, quantize_linear(linear, precision, device, group))
 
     return quantize

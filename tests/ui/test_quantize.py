@@ -4,8 +4,11 @@ from pathlib import Path
 import pytest
 from gradio_client.exceptions import AppError
 
+from core.generation.sampling import SamplingParams
+from core.quant.comparison import ComparisonRun, PrecisionResult
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
 from tests.ui.test_browser import SHOTS, open_page
+from ui.quant_tables import bits_label, notes_markdown
 
 
 def test_compare_endpoint_measures_each_precision_against_full(client):
@@ -15,6 +18,17 @@ def test_compare_endpoint_measures_each_precision_against_full(client):
     assert rows["fp32"]["kl_mean"] == pytest.approx(0, abs=1e-6) and rows["fp32"]["top1_agreement"] == 1
     assert rows["int8"]["memory_bytes"] < rows["fp32"]["memory_bytes"] and rows["int8"]["quantized_share"] > 0.4
     assert rows["int8"]["output"] and run["params"]["seed"] == 0 and "torch" in run["versions"]
+
+
+def test_cpu_int4_row_says_its_head_is_stored_in_8_bits(client, hardware):
+    if hardware.device != "cpu":
+        pytest.skip("CPU rule: CUDA int4 keeps its head in full precision")
+    run = client.predict(DENSE_MODEL, ["fp32", "int4"], "What is a tuple?", 4, 0, api_name="/compare")
+    int4 = PrecisionResult(**{k: v for k, v in run["results"][1].items() if k != "quality"})
+    assert list(int4.stored_as) == ["other linear layers int4", "lm_head int8"]
+    assert "lm_head" not in int4.full_precision_parts and bits_label(int4) == "4 (lm_head 8)"
+    notes = notes_markdown(ComparisonRun(DENSE_MODEL, "What is a tuple?", SamplingParams(), "fp32", "cpu", 0, (int4,)))
+    assert "quantized as: other linear layers int4, lm_head int8" in notes
 
 
 @pytest.mark.parametrize("args,message", [

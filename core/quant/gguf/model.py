@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.quant.weights import WeightReport
+from core.quant.weights import WeightReport, add_stored, report_of
 
 LOGIT_CHUNK = 64  # positions per decode when all logits are wanted (llama.cpp's output buffer: chunk x vocab)
 FLOAT_TYPES = ("F32", "F16", "BF16")
@@ -106,19 +106,25 @@ def gguf_weights(path: Path, full_element_size: int = 4) -> tuple[WeightReport, 
     """Quantized vs float tensors of a GGUF file, and each part's tensor types (e.g. {'embeddings': 'Q8_0'})."""
     from gguf import GGUFReader
 
-    q_params = total = q_bytes = 0
+    total = 0
     kept: set[str] = set()
     types: dict[str, set[str]] = {}
+    stored: dict[tuple[str, int], tuple[int, int]] = {}  # (part, bits) -> (params, bytes)
     for tensor in GGUFReader(path).tensors:
         n, kind, part = int(tensor.n_elements), tensor.tensor_type.name, _part(tensor.name)
         total += n
         if kind in FLOAT_TYPES:
             kept.add(part)
             continue
-        q_params, q_bytes = q_params + n, q_bytes + int(tensor.n_bytes)
+        add_stored(stored, part, _bits(kind), n, int(tensor.n_bytes))
         types.setdefault(part, set()).add(kind)
-    report = WeightReport(q_params, total, q_bytes, q_params * full_element_size, tuple(sorted(kept)))
+    report = report_of(stored, total, full_element_size, kept)
     return report, {part: "/".join(sorted(kinds)) for part, kinds in sorted(types.items())}
+
+
+def _bits(kind: str) -> int:
+    """A ggml type's nominal width: Q4_0 -> 4, Q6_K -> 6, IQ4_XS -> 4 (0 when its name has no digit)."""
+    return next((int(c) for c in kind if c.isdigit()), 0)
 
 
 def _part(name: str) -> str:

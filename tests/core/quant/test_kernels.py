@@ -1,9 +1,12 @@
+import copy
+
 import torch
 
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
+from core.quant import kernels
 from core.quant.backends import BACKENDS, available_precisions, kernel_of
-from core.quant.kernels import int4_group, unfit_layers
+from core.quant.kernels import HEAD_INT8, head_kernel, int4_group, unfit_layers
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
 
 
@@ -44,9 +47,33 @@ def test_dense_int4_quantizes_while_loading_with_the_tables_kernel(registry):
     weight = loaded.model.model.layers[0].mlp.down_proj.weight
     assert type(weight).__name__ == "Int4OpaqueTensor" and loaded.dtype == "bfloat16"
     assert loaded.kernel.startswith(kernel_of(Precision.INT4, "cpu").name) and loaded.unfit_layers == 0
-    assert type(loaded.model.lm_head.weight) is torch.nn.Parameter  # lm_head kept in full precision
+    assert type(loaded.model.lm_head).__name__ == "QLinear"  # the untied lm_head: int8 (quanto), not bf16
+
+
+def test_only_cpu_int4_gives_the_head_its_own_int8_kernel():
+    assert head_kernel("int4", "cpu") is HEAD_INT8 and "_weight_int8pack_mm" in HEAD_INT8.name
+    assert head_kernel("int4", "cuda") is None and head_kernel("int8", "cpu") is None
 
 
 def test_the_picker_still_offers_int8_and_int4_for_moe_models(hardware):
     offered = available_precisions(default_catalog().get(TEXT_MODEL), hardware)
     assert {Precision.INT8, Precision.INT4} <= set(offered)
+
+
+def test_int8_quantized_in_row_chunks_equals_quantos_whole_weight_freeze(monkeypatch):
+    from optimum.quanto import qint8
+    from optimum.quanto.nn import quantize_module
+
+    linear = torch.nn.Linear(64, 1000, bias=False, dtype=torch.bfloat16)
+    whole = quantize_module(copy.deepcopy(linear), weights=qint8)
+    whole.freeze()
+    monkeypatch.setattr(kernels, "QUANTIZE_CHUNK_BYTES", 37 * 64 * 2)  # 37 rows a chunk, the last one short
+    model = torch.nn.Module()
+    model.lm_head = linear
+    assert kernels.quantize_head(model, "int4", "cpu")
+    chunked = model.lm_head
+    assert torch.equal(chunked.weight._data, whole.weight._data) and torch.equal(chunked.weight._scale,
+                                                                                   whole.weight._scale)
+    x = torch.randn(2, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        assert torch.equal(chunked(x), whole(x))

@@ -10,10 +10,11 @@ from core.models.catalog import default_catalog
 from core.models.hardware import Precision
 from core.quant import gptq
 from core.quant.backends import available_precisions, kernel_of, load_model
+from core.quant.kernels import HEAD_INT8, tied_head
 from core.quant.moe import LinearExperts, unfuse_experts
 from core.quant.quality import compare_logits
 from core.quant.weights import weight_report
-from tests.conftest import DENSE_MODEL, TEXT_MODEL
+from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
 
 IDS = torch.tensor([[5, 17, 300, 42, 9, 1200, 77, 8, 640, 3, 2500, 19]])
 
@@ -54,18 +55,37 @@ def test_int4_quantizes_the_moe_experts_to_under_a_third_of_their_bytes(registry
     expert_weight = loaded.model.model.layers[1].mlp.experts[0].gate_proj.weight
     assert type(expert_weight) is not torch.nn.Parameter  # a torchao quantized tensor
     assert "other linear layers" not in report.full_precision_parts
-    assert set(report.full_precision_parts) == {"embeddings", "lm_head", "norms", "router"}
-    assert report.quantized_ratio <= 0.3 and report.quantized_share > 0.5
+    assert set(report.full_precision_parts) == {"embeddings", "norms", "router"}
+    assert report.stored_as() == ("other linear layers int4", "lm_head int8")  # the untied head: 8-bit, said so
+    assert report.ratio_at(4) <= 0.2 and report.quantized_ratio <= 0.3 and report.quantized_share > 0.5
 
 
-@pytest.mark.parametrize("precision", ["int8", "int4"])
-def test_lm_head_embeddings_norms_and_router_stay_in_full_precision(registry, precision):
-    loaded = registry.get(TEXT_MODEL, precision)
+def test_int8_keeps_lm_head_embeddings_norms_and_router_in_full_precision(registry):
+    loaded = registry.get(TEXT_MODEL, "int8")
     model = loaded.model
     assert set(weight_report(model).full_precision_parts) == {"embeddings", "lm_head", "norms", "router"}
     # a plain (unquantized) tensor in the kernel's activation dtype (bf16 for the CPU packed kernels)
-    compute = kernel_of(Precision(precision), loaded.device).compute_dtype
+    compute = kernel_of(Precision.INT8, loaded.device).compute_dtype
     assert type(model.lm_head.weight) is torch.nn.Parameter and model.lm_head.weight.dtype == compute
+
+
+@pytest.mark.parametrize("model_id", [TEXT_MODEL, DENSE_MODEL])
+def test_cpu_int4_stores_an_untied_lm_head_in_int8_neither_bf16_nor_4bit(registry, hardware, model_id):
+    if hardware.device != "cpu":
+        pytest.skip("CPU rule: CUDA int4 keeps its head in full precision")
+    loaded = registry.get(model_id, "int4")
+    head, report = loaded.model.lm_head, weight_report(loaded.model)
+    assert "lm_head" not in report.full_precision_parts and "embeddings" in report.full_precision_parts
+    assert "lm_head int8" in report.stored_as() and "lm_head int4" not in report.stored_as()
+    assert type(head).__name__ == "QLinear" and head.weight.qtype.bits == 8  # quanto, _weight_int8pack_mm
+    assert loaded.kernel.endswith("lm_head: " + HEAD_INT8.name)
+    assert report.ratio_at(4) < report.quantized_ratio < report.ratio_at(8)  # the 4-bit figure is the body alone
+
+
+def test_int4_leaves_a_head_tied_to_the_embeddings_as_it_is(registry):
+    model = registry.get(VISION_MODEL, "int4").model
+    assert tied_head(model) and type(model.lm_head) is torch.nn.Linear
+    assert model.lm_head.weight is model.get_input_embeddings().weight
 
 
 @pytest.mark.parametrize("precision", ["int8", "int4"])
