@@ -7,7 +7,9 @@ DeepSeek-VL's chat template, and a 1.45M-parameter DeepseekVLForConditionalGener
 vision tower + Llama text model). Images come from two generators: the grid drawings of
 scripts/shapes.py and, for --varied-share of them, scripts/shape_variety.py (aspect ratios 1:2 to 2:1,
 shapes up to most of the image anywhere, white/plain/dark backgrounds, hue ranges per colour word,
-outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes; stage 2 trains
+outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes of varied drawings
+(--vision-varied-share), lone shapes starting on the model's patch corners and moving freely by
+--jitter-ramp steps (a position curriculum: this ViT learns patch-aligned shapes far sooner); stage 2 trains
 the whole model (the vision tower at --vision-lr-factor of the rate) on chats about freshly drawn
 images until the validation captions reach --target (exact match on grid drawings, colour and shape
 on varied ones). Saves model + processor in the standard HF layout with
