@@ -158,14 +158,33 @@ def _finish(image: Image.Image, rng: random.Random) -> Image.Image:
     return image
 
 
-def varied_sample(scene: ShapeScene, seed: int) -> tuple[Image.Image, ShapeScene]:
-    """A varied drawing of `scene` and the scene it really shows (see varied_scene)."""
+def _toward_patch_corners(centres: list[tuple[float, float]], radius: float, size: tuple[int, int],
+                          jitter: float, grid: int) -> list[tuple[float, float]]:
+    """Centres moved toward the nearest patch corner of the model's view (the canvas padded to a square,
+    centred, cut into grid x grid patches): jitter 0 puts them on a corner, 1 leaves them as drawn."""
+    long_side = max(size)
+    pad_x, pad_y = (long_side - size[0]) / 2, (long_side - size[1]) / 2
+    step = long_side / grid
+    moved = []
+    for cx, cy in centres:
+        sx = min(max(round((cx + pad_x) / step), 1), grid - 1) * step - pad_x
+        sy = min(max(round((cy + pad_y) / step), 1), grid - 1) * step - pad_y
+        x, y = sx + jitter * (cx - sx), sy + jitter * (cy - sy)
+        moved.append((min(max(x, radius + 1), size[0] - radius - 1), min(max(y, radius + 1), size[1] - radius - 1)))
+    return moved
+
+
+def varied_sample(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int = 4) -> tuple[Image.Image, ShapeScene]:
+    """A varied drawing of `scene` and the scene it really shows (see varied_scene). A jitter below 1 pulls
+    lone shapes toward the model's patch corners (a position curriculum: 0 = on a corner)."""
     rng = random.Random(seed)
     size = _canvas(rng)
     scene = varied_scene(scene, size)
     image, backdrop = _backdrop(scene.background, size, rng)
     colour = _fill(scene.colour, backdrop, rng)
     radius, centres = _place(scene, size, rng)
+    if jitter < 1.0 and len(centres) == 1:
+        centres = _toward_patch_corners(centres, radius, size, jitter, grid)
     outlined = rng.random() < 0.3
     width = max(2, round(rng.uniform(0.12, 0.3) * radius), round(max(size) / 40))
     mask = Image.new("L", size, 0)  # shapes are drawn as a mask, then painted in, so outlines stay hollow

@@ -7,7 +7,9 @@ DeepSeek-VL's chat template, and a 1.45M-parameter DeepseekVLForConditionalGener
 vision tower + Llama text model). Images come from two generators: the grid drawings of
 scripts/shapes.py and, for --varied-share of them, scripts/shape_variety.py (aspect ratios 1:2 to 2:1,
 shapes up to most of the image anywhere, white/plain/dark backgrounds, hue ranges per colour word,
-outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes; stage 2 trains
+outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes of varied drawings
+(--vision-varied-share), lone shapes starting on the model's patch corners and moving freely by
+--jitter-ramp steps (a position curriculum: this ViT learns patch-aligned shapes far sooner); stage 2 trains
 the whole model (the vision tower at --vision-lr-factor of the rate) on chats about freshly drawn
 images until the validation captions reach --target (exact match on grid drawings, colour and shape
 on varied ones). Saves model + processor in the standard HF layout with
@@ -145,11 +147,12 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
     return enc["input_ids"], labels
 
 
-def training_sample(rng: random.Random, varied_share: float) -> tuple[ShapeScene, Image.Image]:
+def training_sample(rng: random.Random, varied_share: float, jitter: float = 1.0) -> tuple[ShapeScene, Image.Image]:
     """A fresh scene and its image: the grid drawing of scripts/shapes.py or, with probability varied_share,
-    a varied one (scripts/shape_variety.py). Even draw seeds: never held out."""
+    a varied one (scripts/shape_variety.py; jitter < 1 pulls lone shapes toward patch corners).
+    Even draw seeds: never held out."""
     if rng.random() < varied_share:
-        image, scene = varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31))
+        image, scene = varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31), jitter)
         return scene, image
     scene = random_scene(rng)
     return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31))
@@ -194,7 +197,9 @@ def pretrain_vision(model, processor, args) -> dict:
         optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / args.vision_steps))
     start = time.time()
     for step in range(1, args.vision_steps + 1):
-        scenes, images = zip(*(training_sample(rng, args.varied_share) for _ in range(args.batch_size)), strict=True)
+        jitter = min(1.0, step / args.jitter_ramp) if args.jitter_ramp else 1.0  # position curriculum
+        scenes, images = zip(*(training_sample(rng, args.vision_varied_share, jitter)
+                               for _ in range(args.batch_size)), strict=True)
         pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
         tokens = model.model.get_image_features(pixels).pooler_output  # (batch, tokens, hidden)
         pooled = {"slots": tokens.flatten(1), "mean": tokens.mean(1)}
@@ -273,7 +278,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--vision-steps", type=int, default=1500, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-steps", type=int, default=4000, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-varied-share", type=float, default=1.0,
+                        help="stage 1's share of images drawn by scripts/shape_variety.py")
+    parser.add_argument("--jitter-ramp", type=int, default=2000,
+                        help="stage-1 steps over which lone varied shapes move from patch corners to anywhere")
     parser.add_argument("--vision-lr-factor", type=float, default=0.3,
                         help="stage 2's learning rate for the vision tower, relative to --lr")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="the model's input side in pixels")
@@ -302,7 +311,8 @@ def main() -> None:
     processor.save_pretrained(args.out)
     report = {"seed": args.seed, "parameters": n_params, "image_size": args.image_size, "patch_size": args.patch_size,
               "num_image_tokens": processor.num_image_tokens, "image_token_id": model.config.image_token_id,
-              "batch_size": args.batch_size, "lr": args.lr, **run, "heldout": test}
+              "batch_size": args.batch_size, "lr": args.lr,
+              "arguments": {k: v for k, v in vars(args).items() if k not in ("out", "images")}, **run, "heldout": test}
     (args.out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
     report["examples_saved"] = save_examples(args.images, args.seed)
     print(json.dumps({k: report[k] for k in ("steps", "train_seconds", "heldout", "examples_saved")}, indent=2))

@@ -52,7 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for name, kind, default in (("--steps", int, 1000), ("--varied-share", float, 1.0), ("--patch-size", int, 16),
                                 ("--image-size", int, 64), ("--lr", float, 2e-3), ("--batch-size", int, 32),
-                                ("--shape-weight", float, 1.0), ("--eval-every", int, 250), ("--seed", int, 0)):
+                                ("--shape-weight", float, 1.0),
+                                ("--ramp-steps", int, 0), ("--eval-every", int, 250), ("--seed", int, 0)):
         parser.add_argument(name, type=kind, default=default)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -69,7 +70,9 @@ def main() -> None:
         optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / args.steps))
     rng, hits, cpu = random.Random(args.seed + 3), [], time.process_time()
     for step in range(1, args.steps + 1):
-        scenes, images = zip(*(training_sample(rng, args.varied_share) for _ in range(args.batch_size)), strict=True)
+        jitter = min(1.0, step / args.ramp_steps) if args.ramp_steps else 1.0  # position curriculum
+        scenes, images = zip(*(training_sample(rng, args.varied_share, jitter)
+                               for _ in range(args.batch_size)), strict=True)
         features = pooled(model, processor.image_processor(images, return_tensors="pt")["pixel_values"])
         losses = []
         for attribute, values in ATTRIBUTE_VALUES.items():
