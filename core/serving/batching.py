@@ -138,8 +138,8 @@ class Batcher:
 
     def _take(self, state: BatchState | None) -> list[Row] | None:
         """Rows to admit now; None when the thread should exit (nothing running, nothing pending)."""
-        if state is None and self.window_s > 0 and self.waiting() > 1:
-            self._gather()  # a burst: let its companions arrive (a lone request goes at once)
+        if state is None and self.waiting() > 1:
+            self._gather()  # a burst: let its companions arrive (a lone request goes at once; window_s=0: none wait)
         with self._lock:
             gone = [r for r in self._pending if r.cancelled]  # stopped while waiting: no slot needed
             self._pending = [r for r in self._pending if not r.cancelled]
