@@ -13,7 +13,7 @@ from core.errors import GenerationError
 from core.generation.prompting import ContextPlan
 from core.generation.stream import PREFILL_CHUNK, GenerationStats
 from core.serving.batch_state import prefill
-from core.serving.batching import BatchedStream, Batcher, CountedStream
+from core.serving.batching import PAD_ID, BatchedStream, Batcher, CountedStream
 from tests.core.serving.batch_driver import generate_ids, greedy, inputs_for, make_row, one_thread, wait_until  # noqa: F401
 
 PROMPTS = ["Explain the assert statement.", "Loops", "The with statement"]
@@ -60,9 +60,11 @@ def test_a_batched_stream_reports_the_stats_of_its_own_row(fixture, request):
     batcher, params = Batcher(loaded), greedy(12)
     inputs = inputs_for(loaded, PROMPTS[0])
     stream = batcher.stream(inputs, params, threading.Event(), 30, None)
+    assert batcher.peak_rows == 0  # no forward pass yet
     start = time.perf_counter()
     text = "".join(stream)
     elapsed = time.perf_counter() - start
+    assert batcher.peak_rows == 1
     expected = generate_ids(loaded, PROMPTS[0], params)
     assert text == loaded.tokenizer.decode(expected, skip_special_tokens=True)
     stats = stream.stats
@@ -85,7 +87,7 @@ def test_a_running_batch_takes_waiting_rows_at_once_and_only_into_free_rows(deep
     batcher = Batcher(deepseek, max_rows=2, window_s=5.0, quiet_s=5.0)  # a gather would hold them 5 s
     running = make_row(deepseek, PROMPTS[0], greedy(4))
     with torch.inference_mode():
-        state, _ = prefill(deepseek.model, [running.prompt], [running], batcher._pad_id, deepseek.device)
+        state, _ = prefill(deepseek.model, [running.prompt], [running], PAD_ID, deepseek.device)
     waiting = [make_row(deepseek, text, greedy(4)) for text in PROMPTS]
     batcher._pending.extend(waiting)
     batcher._last_arrival = time.monotonic()
