@@ -136,7 +136,6 @@ def load_model(entry: CatalogEntry, precision: Precision, hardware: Hardware) ->
     """Load entry at precision through its backend's loader; UnsupportedPrecisionError says why it cannot."""
     reason = unavailable_reason(entry, precision, hardware)
     if reason:
-        label = precision.value if not precision.quantized else precision.label
         raise UnsupportedPrecisionError(reason if not precision.quantized else
-                                        f"{label} is not available for {entry.model_id}: {reason}")
+                                        f"{precision.label} is not available for {entry.model_id}: {reason}")
     return BACKENDS[precision].loader(entry, precision, hardware, kernel_of(precision, hardware.device))

@@ -39,6 +39,7 @@ WINDOW_S = 0.02  # a burst arriving at an idle model waits at most this long for
 QUIET_S = 0.004  # ... and no longer than this after the latest arrival: a burst that has stopped growing goes at once
 MAX_ROWS = 16  # rows decoding at once; later requests wait for a free row
 MAX_WAITING = 64  # requests waiting for a row before new ones are told the server is busy
+PAD_ID = 0  # the token left padding puts before shorter prompts: any id does, its positions are masked out
 
 
 @dataclass(eq=False)
@@ -75,8 +76,6 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self.peak_rows = 0  # most rows that shared one forward pass so far
         self._plain = cache_is_plain(loaded.model)
-        tok = loaded.tokenizer
-        self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         self._eos = _eos_ids(loaded)
 
     def stream(self, inputs: dict[str, torch.Tensor], params: SamplingParams, stop: threading.Event,
@@ -138,8 +137,8 @@ class Batcher:
 
     def _take(self, state: BatchState | None) -> list[Row] | None:
         """Rows to admit now; None when the thread should exit (nothing running, nothing pending)."""
-        if state is None and self.window_s > 0 and self.waiting() > 1:
-            self._gather()  # a burst: let its companions arrive (a lone request goes at once)
+        if state is None and self.waiting() > 1:
+            self._gather()  # a burst: let its companions arrive (a lone request goes at once; window_s=0: none wait)
         with self._lock:
             gone = [r for r in self._pending if r.cancelled]  # stopped while waiting: no slot needed
             self._pending = [r for r in self._pending if not r.cancelled]
@@ -183,8 +182,7 @@ class Batcher:
         """Admit new rows (one prefill), then one decode step for all; returns the rows still going."""
         new = [r for r in new if not self._finish_if_done(r)]
         if new:
-            joined, logits = prefill(self.loaded.model, [r.prompt for r in new], new, self._pad_id,
-                                     self.loaded.device)
+            joined, logits = prefill(self.loaded.model, [r.prompt for r in new], new, PAD_ID, self.loaded.device)
             joined.next_ids = self._emit(joined.rows, logits)
             joined = self._drop_finished(joined)
             if joined is not None and state is not None:

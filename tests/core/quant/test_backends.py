@@ -5,12 +5,22 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+import torch
 
 from core.errors import UnsupportedPrecisionError
 from core.models.catalog import default_catalog
 from core.models.hardware import Hardware, Precision, cpu_bf16_missing
 from core.quant import backends
-from core.quant.backends import available_precisions, backend_name, bits_of, load_model, unavailable_reason
+from core.quant import kernels as k
+from core.quant.backends import (
+    available_precisions,
+    backend_name,
+    bits_of,
+    kernel_of,
+    load_model,
+    precision_note,
+    unavailable_reason,
+)
 from core.quant.backends import unavailable_precisions as not_offered
 from tests.conftest import DENSE_MODEL, TEXT_MODEL, VISION_MODEL
 
@@ -109,3 +119,34 @@ def test_load_model_goes_through_the_precisions_loader(monkeypatch):
         "transformers", 32, lambda e, p, h, _k: calls.append((e.model_id, p, h)) or "loaded", text_only=False))
     assert load_model(entry(TEXT_MODEL), Precision.FP32, CPU) == "loaded"
     assert calls == [(TEXT_MODEL, Precision.FP32, CPU)]
+
+
+def test_load_model_hands_the_loader_the_kernel_the_table_chose_for_this_device(monkeypatch):
+    calls = []
+    made_up = backends.Backend("made-up", 8, lambda e, p, h, kernel: calls.append(kernel) or "loaded",
+                               kernels={"cpu": k.CPU_INT8, "cuda": k.CUDA_INT8})
+    monkeypatch.setitem(backends.BACKENDS, Precision.INT8, made_up)
+    assert load_model(entry(TEXT_MODEL), Precision.INT8, CPU) == "loaded"
+    assert calls == [k.CPU_INT8]
+    assert kernel_of(Precision.INT8, "cuda") is k.CUDA_INT8 and kernel_of(Precision.FP32, "cpu") is None
+
+
+def test_full_precision_loads_the_checkpoint_through_transformers():
+    loaded = load_model(entry(DENSE_MODEL), Precision.FP32, CPU)
+    assert (loaded.key.model_id, loaded.key.precision, loaded.device) == (DENSE_MODEL, Precision.FP32, "cpu")
+    assert next(loaded.model.parameters()).dtype == torch.float32
+
+
+def test_only_vision_models_get_a_note_on_what_a_quantized_precision_leaves_in_full():
+    assert precision_note(entry(VISION_MODEL), Precision.INT8) == \
+        "language model quantized; vision tower, aligner and lm_head stay full precision"
+    assert precision_note(entry(TEXT_MODEL), Precision.INT8) == ""
+    assert precision_note(entry(VISION_MODEL), Precision.FP32) == ""
+
+
+def test_llama_cpp_rows_are_refused_with_the_gguf_reason(monkeypatch):
+    """llama.cpp needs its converter's packages too, so its rows ask gguf_missing_reason(), not a plain import."""
+    monkeypatch.setattr(backends, "gguf_missing_reason", lambda: "gguf is not installed (pip install gguf==0.19.0)")
+    for precision in (Precision.GGUF_Q8_0, Precision.GGUF_Q4_0, Precision.GGUF_Q4_K_M):
+        assert unavailable_reason(entry(TEXT_MODEL), precision, CPU) == \
+            "gguf is not installed (pip install gguf==0.19.0)"

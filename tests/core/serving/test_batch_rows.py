@@ -13,7 +13,7 @@ import torch
 from transformers import Qwen2Config
 
 from core.serving.batch_state import cache_is_plain, prefill
-from core.serving.batching import Batcher
+from core.serving.batching import Batcher, _eos_ids
 from tests.core.serving.batch_driver import drive, generate_ids, greedy, inputs_for, make_row, one_thread  # noqa: F401
 
 TEXTS = ["Explain the assert statement.", "Loops", "The with statement", "Write about loops.", "Explain classes.",
@@ -59,6 +59,28 @@ def test_stop_on_the_front_row_frees_it_and_the_others_keep_their_single_request
     assert rows[0].streamer.ids == expected[0][:3] and rows[0].released.is_set()
     assert [r.streamer.ids for r in rows[1:]] == expected[1:]
     assert sizes[:2] == [3, 2]  # the stopped row left at the step after its Stop
+
+
+@pytest.mark.parametrize("fixture", ["deepseek", "qwen"])
+def test_a_row_ends_on_any_eos_id_its_generation_config_lists(fixture, request, monkeypatch):
+    """Chat models often list several (Qwen2.5: <|im_end|> and <|endoftext|>); generate stops on each, so must a row."""
+    loaded = request.getfixturevalue(fixture)
+    free = generate_ids(loaded, TEXTS[0], greedy(12))
+    k = next(i for i in range(2, 12) if free[i] not in free[:i])  # a token that first appears at step k
+    monkeypatch.setattr(loaded.model.generation_config, "eos_token_id", [loaded.tokenizer.eos_token_id, free[k]])
+    expected = generate_ids(loaded, TEXTS[0], greedy(12))
+    assert expected == free[:k + 1]  # generate ends on it
+    rows = [make_row(loaded, TEXTS[0], greedy(12)), make_row(loaded, TEXTS[1], greedy(12))]
+    sizes = drive(Batcher(loaded), rows)
+    assert rows[0].streamer.ids == expected and rows[1].streamer.ids == generate_ids(loaded, TEXTS[1], greedy(12))
+    assert sizes[k - 2:k] == [2, 1]  # sizes[j]: rows left after token j + 1; it left as soon as it gave its eos
+
+
+def test_eos_ids_are_the_generation_configs_and_the_tokenizers(deepseek, monkeypatch):
+    tokenizer_eos = deepseek.tokenizer.eos_token_id
+    for listed, expected in (([5, 7], {5, 7}), (7, {7}), (None, set())):
+        monkeypatch.setattr(deepseek.model.generation_config, "eos_token_id", listed)
+        assert _eos_ids(deepseek) == expected | {tokenizer_eos}
 
 
 def test_keep_takes_the_cache_rows_of_the_kept_rows_and_drops_the_padding_only_the_others_needed(deepseek):
