@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -28,13 +25,12 @@ from core.quant.gguf.loader import GGUF_TYPES
 from core.quant.gguf.model import GGUFCausalLM
 from core.quant.gguf.stream import stream_gguf
 from core.quant.quality import greedy_agreement
-from core.quant.stages import StageBoard
+from core.quant.stages import WatchedLoad
 from core.quant.weights import weight_report
 
 DEFAULT_PROMPT = "Explain what a Python list comprehension is."
 QUALITY_WINDOW = 512  # tokens per scoring pass; the first half is context (llama-perplexity --kl-divergence)
 PREFILL_PASSES = 3  # bare prefills timed to tell how noisy this run's timings are
-LOAD_TICK_S = 0.5  # how often a loading precision reports its elapsed time
 Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -184,28 +180,14 @@ def _kernel_fields(loaded: LoadedModel) -> dict[str, object]:
 
 def _load(registry: ModelSource, model_id: str, precision: Precision, progress: Progress) -> LoadedModel:
     """The registry's model at precision (admitted by its one memory rule), reporting the load's stage and
-    elapsed time every LOAD_TICK_S; a refusal names the row."""
-    stage = StageBoard("loading")
-    done: Future[LoadedModel] = Future()
-
-    def load() -> None:
-        try:
-            done.set_result(registry.get(model_id, precision))
-        except BaseException as exc:  # re-raised below, in the comparison's thread
-            done.set_exception(exc)
-
-    start = time.perf_counter()
-    threading.Thread(target=contextvars.copy_context().run, args=(stage.watching, load), name="compare-load",
-                     daemon=True).start()
-    while True:
-        try:
-            loaded = done.result(timeout=LOAD_TICK_S)
-            break
-        except FutureTimeout:
-            progress(0.05, f"{stage.current} ({time.perf_counter() - start:.0f} s)")
-        except OutOfMemoryError as exc:
-            raise OutOfMemoryError(f"Not enough memory for {precision.label}. {exc}") from None
-    return loaded
+    elapsed time every stages.LOAD_TICK_S; a refusal names the row."""
+    load = WatchedLoad(lambda: registry.get(model_id, precision), "compare-load", stage="loading")
+    for current, elapsed in load.ticks():
+        progress(0.05, f"{current} ({elapsed:.0f} s)")
+    try:
+        return load.result()
+    except OutOfMemoryError as exc:
+        raise OutOfMemoryError(f"Not enough memory for {precision.label}. {exc}") from None
 
 
 def _answer(loaded: LoadedModel, prompt: str, params: SamplingParams) -> tuple[list[int], str, object]:

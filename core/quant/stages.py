@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
+LOAD_TICK_S = 0.5  # how often a request waiting on a load hears how far it got
 
 
 @dataclass
@@ -33,3 +38,42 @@ def report_stage(name: str) -> None:
     board = _BOARD.get()
     if board is not None:
         board.current = name
+
+
+class WatchedLoad(Generic[T]):
+    """work() started on a short-lived thread of its own (a waiter that leaves, e.g. on Stop, leaves it running)
+    with report_stage() inside it writing to .board; the waiter follows it through ticks(), then takes result()."""
+
+    def __init__(self, work: Callable[[], T], name: str, stage: str = "") -> None:
+        self.board = StageBoard(stage)
+        self.started = time.perf_counter()
+        self._done: Future[T] = Future()
+        threading.Thread(target=contextvars.copy_context().run, args=(self._run, work), name=name,
+                         daemon=True).start()
+
+    def _run(self, work: Callable[[], T]) -> None:
+        try:
+            self._done.set_result(self.board.watching(work))
+        except BaseException as exc:  # handed to the waiter by result()
+            self._done.set_exception(exc)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    def ticks(self, every_s: float = LOAD_TICK_S) -> Iterator[tuple[str, float]]:
+        """(stage now, seconds since the start) every every_s while the work runs."""
+        while not _finished_within(self._done, every_s):
+            yield self.board.current, self.elapsed_s
+
+    def result(self) -> T:
+        """The work's result, or its exception raised here (waits if it still runs)."""
+        return self._done.result()
+
+
+def _finished_within(future: Future[T], seconds: float) -> bool:
+    try:
+        future.exception(timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

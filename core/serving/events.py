@@ -32,7 +32,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class Loading:
-    """Sent while the model loads (only when it is not in memory yet), every LOAD_TICK_S, and once when ready.
+    """Sent while the model loads (only when it is not in memory yet), every stages.LOAD_TICK_S, and once when ready.
 
     Load time is reported here, apart from the answer: time to first token starts once the model is loaded.
     """

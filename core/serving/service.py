@@ -8,9 +8,7 @@ and streams typed events. It raises only PlaygroundErrors. Front ends translate 
 
 from __future__ import annotations
 
-import contextvars
 import threading
-import time
 from collections.abc import Iterator
 
 from core.config import LimitsConfig, ServerConfig
@@ -34,7 +32,7 @@ from core.quant import gptq
 from core.quant.backends import unavailable_reason
 from core.quant.comparison import ComparisonRun, Progress, compare_precisions
 from core.quant.loaders import GPTQ_BITS
-from core.quant.stages import StageBoard
+from core.quant.stages import WatchedLoad
 from core.serving.admission import Admission
 from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
 from core.serving.registry import ModelRegistry
@@ -45,7 +43,6 @@ from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 
 GenerationRequest = ChatRequest | VisionRequest | PromptRequest
-LOAD_TICK_S = 0.5
 
 
 
@@ -211,30 +208,15 @@ class Service:
         yield Finished(stream.stats, stream.loaded.backend)
 
     def _load(self, model_id: str, precision: str) -> Iterator[Loading]:
-        """Load the model if it is not resident, with a Loading event every LOAD_TICK_S; errors are re-raised."""
+        """Load the model if it is not resident, with a Loading event every stages.LOAD_TICK_S; errors are re-raised."""
         key = ModelKey(self.registry.catalog.get(model_id).model_id, parse_precision(precision))
         if any(m.key == key for m in self.registry.resident()):
             return
         stage = f"Loading {key.model_id} as {key.precision.label}"
         if key.precision in (Precision.GPTQ_INT4, Precision.GPTQ_INT8):
             stage += " (GPTQ calibrates on first use, then reads its cache)"
-        errors: list[BaseException] = []
-        ready = threading.Event()
-
-        def load() -> None:
-            try:
-                self.registry.get(model_id, key.precision)
-            except BaseException as exc:  # handed to the request below
-                errors.append(exc)
-            finally:
-                ready.set()
-
-        start = time.perf_counter()
-        board = StageBoard("")  # what GPTQ calibration is doing now, if it runs
-        threading.Thread(target=contextvars.copy_context().run, args=(board.watching, load), name="model-load",
-                         daemon=True).start()  # load-once: a Stop leaves it loading
-        while not ready.wait(LOAD_TICK_S):
-            yield Loading(f"{stage}: {board.current}" if board.current else stage, time.perf_counter() - start)
-        if errors:
-            raise errors[0]
-        yield Loading(stage, time.perf_counter() - start, done=True)
+        load = WatchedLoad(lambda: self.registry.get(model_id, key.precision), "model-load")  # load-once: a Stop
+        for current, elapsed in load.ticks():  # leaves it loading; `current`: what GPTQ calibration is doing now
+            yield Loading(f"{stage}: {current}" if current else stage, elapsed)
+        load.result()  # the load's error, if any, raised here
+        yield Loading(stage, load.elapsed_s, done=True)
