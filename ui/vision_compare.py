@@ -11,7 +11,7 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.image_batch import collect_items
 from core.paths import ASSETS
-from core.quant.vision_comparison import CaptionColumn, compare_caption_precisions
+from core.quant.vision_comparison import CaptionColumn, compare_caption_precisions, same_caption
 from core.serving.service import Service
 from ui.controls import precision_choices
 from ui.errors import user_error
@@ -39,7 +39,8 @@ def side_by_side_html(names: list[str], columns: list[CaptionColumn]) -> str:
         cells = []
         for column in columns:
             text = column.captions[i] if column.captions else column.error
-            differs = column.agreement is not None and columns[0].captions and text != columns[0].captions[i]
+            differs = (column.agreement is not None and columns[0].captions
+                       and not same_caption(text, columns[0].captions[i]))  # as the agreement share counts
             cells.append(f"<td{' class=differs' if differs else ''}>{html.escape(text)}{' ≠' if differs else ''}"
                          "</td>")
         rows.append(f"<tr><td>{html.escape(name)}</td>{''.join(cells)}</tr>")
@@ -79,7 +80,9 @@ def build(service: Service, cfg: AppConfig) -> None:
         notes = "".join(f"<p>{html.escape(r)}</p>" for r in refused)
         return summary_rows(columns), side_by_side_html(names, columns) + notes
 
-    model.change(lambda m: gr.CheckboxGroup(choices=precision_choices(registry, m),
-                                            value=[v for _, v in precision_choices(registry, m)]),
-                 model, precisions, api_visibility="private")
+    def on_model(model_id: str) -> gr.CheckboxGroup:
+        offered = precision_choices(registry, model_id)
+        return gr.CheckboxGroup(choices=offered, value=[v for _, v in offered])
+
+    model.change(on_model, model, precisions, api_visibility="private")
     run.click(on_compare, [model, precisions, files], [summary, captions], api_visibility="private")

@@ -47,7 +47,7 @@ def compare_caption_precisions(models: ModelSource, model_id: str, precisions: S
     for precision in chosen:
         column = _caption_column(models, model_id, precision, images, style, params, batch_size)
         if columns and not column.error and not columns[0].error:
-            same = sum(_same(a, b) for a, b in zip(columns[0].captions, column.captions, strict=True))
+            same = sum(same_caption(a, b) for a, b in zip(columns[0].captions, column.captions, strict=True))
             column = CaptionColumn(precision, column.captions, column.seconds, same / len(images))
         columns.append(column)
     return columns
@@ -67,5 +67,6 @@ def _caption_column(models: ModelSource, model_id: str, precision: Precision, im
         return CaptionColumn(precision, error=str(exc))
 
 
-def _same(a: str, b: str) -> bool:
+def same_caption(a: str, b: str) -> bool:
+    """Whether two captions agree (case and spacing aside): what the agreement share counts."""
     return " ".join(a.lower().split()) == " ".join(b.lower().split())
