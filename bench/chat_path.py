@@ -35,13 +35,10 @@ from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPT = "Explain what the with statement does and when to use it."
 T = TypeVar("T")
-CALLER = "fresh"  # or "main": see the module docstring
 
 
 def on_fresh_thread(work: Callable[[], T]) -> T:
     """work() on a thread that ends with it, so that no OpenMP pool outlives the call."""
-    if CALLER == "main":
-        return work()
     result: list[T] = []
     thread = threading.Thread(target=lambda: result.append(work()))
     thread.start()
@@ -80,21 +77,20 @@ def main() -> None:
     parser.add_argument("--caller", choices=("fresh", "main"), default="fresh",
                         help="call each path from a fresh thread (as a server does) or from the main thread")
     args = parser.parse_args()
-    global CALLER
-    CALLER = args.caller
+    call: Callable[[Callable[[], T]], T] = on_fresh_thread if args.caller == "fresh" else lambda work: work()
     if args.threads:
         torch.set_num_threads(args.threads)
     registry = ModelRegistry(default_catalog(), detect_hardware())
-    loaded = on_fresh_thread(lambda: registry.get(args.model, args.precision))
+    loaded = call(lambda: registry.get(args.model, args.precision))
     service = Service(registry, LimitsConfig())
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0)
     rates: dict[str, list[float]] = {"app": [], "raw": []}
     paths = (("app", app_path), ("raw", raw_path))
     for _name, fn in paths:  # warm-up
-        on_fresh_thread(lambda fn=fn: fn(service, loaded, params))
+        call(lambda fn=fn: fn(service, loaded, params))
     for _ in range(args.runs):  # interleaved so drift hits both paths alike
         for name, fn in paths:
-            tokens, seconds = on_fresh_thread(lambda fn=fn: fn(service, loaded, params))
+            tokens, seconds = call(lambda fn=fn: fn(service, loaded, params))
             rates[name].append(tokens / seconds)
     app, raw = statistics.median(rates["app"]), statistics.median(rates["raw"])
     print(f"model {args.model} {args.precision} on {loaded.device}, {args.tokens} new tokens, "
