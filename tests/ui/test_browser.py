@@ -126,6 +126,7 @@ def test_regenerate_samples_anew_and_undo_gives_the_message_back(page):  # after
     box.fill("Tell me a story.")
     box.press("Enter")
     page.wait_for_selector("#chat-history >> text=/seed \\d+/", timeout=60_000)
+    page.wait_for_selector("#chat-send", state="visible", timeout=30_000)  # the first answer finished: whole
     first_seed = re.search(r"seed (\d+)", page.inner_text("#chat-history")).group(1)
     first = last_bot_text(page)
     page.click("#chat-regenerate")
