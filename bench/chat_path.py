@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from bench.threads import T, on_fresh_thread  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
 from core.generation.prompting import ChatRequest  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
@@ -34,16 +33,6 @@ from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.service import Finished, Service  # noqa: E402
 
 PROMPT = "Explain what the with statement does and when to use it."
-T = TypeVar("T")
-
-
-def on_fresh_thread(work: Callable[[], T]) -> T:
-    """work() on a thread that ends with it, so that no OpenMP pool outlives the call."""
-    result: list[T] = []
-    thread = threading.Thread(target=lambda: result.append(work()))
-    thread.start()
-    thread.join()
-    return result[0]
 
 
 def app_path(service: Service, loaded, params: SamplingParams) -> tuple[int, float]:

@@ -7,6 +7,7 @@ the vocab), then runs compare_precisions on it: every row is measured by the sam
 TTFT, decode tok/s; quality vs fp32 is meaningless on random weights and only shows the pipeline runs). Then, as
 the machine may be shared, decode speed again through the app's chat path (Service.stream, greedy) in --rounds
 rounds that visit every precision in turn, so a change in load hits all rows alike; the best round of each counts.
+Every measured call runs on a thread of its own, as a server's request threads do (bench/threads.py says why).
 Prints the table, each row's decode speed vs fp32, and our best CPU 4-bit decode vs llama.cpp Q4_0's (goal >= 0.5x).
 """
 
@@ -22,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
+from bench.threads import on_fresh_thread  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
 from core.generation.prompting import ChatRequest  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
@@ -71,7 +73,8 @@ def interleaved_speeds(service: Service, precisions: list[str], tokens: int, rou
     best: dict[str, float] = {}
     for _ in range(rounds):
         for precision in precisions:
-            events = list(service.stream(ChatRequest(DEFAULT_PROMPT), MODEL_ID, precision, params))
+            events = on_fresh_thread(lambda p=precision: list(service.stream(ChatRequest(DEFAULT_PROMPT), MODEL_ID, p,
+                                                                             params)))
             speed = events[-1].stats.tokens_per_s if isinstance(events[-1], Finished) else 0.0
             best[precision] = max(best.get(precision, 0.0), speed)
     return best
@@ -104,9 +107,9 @@ def main() -> None:
                          "random weights at deepseek-coder-1.3b width", 4096)
     registry = ModelRegistry(Catalog((entry,)), detect_hardware())
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0.0, seed=0)
-    run = compare_precisions(registry, MODEL_ID, args.precisions, DEFAULT_PROMPT, params,
-                             progress=lambda _f, message: print(f"  … {message}", flush=True),
-                             quality_tokens=args.quality_tokens)
+    run = on_fresh_thread(lambda: compare_precisions(  # loads included: no OpenMP pool outlives it (bench.threads)
+        registry, MODEL_ID, args.precisions, DEFAULT_PROMPT, params,
+        progress=lambda _f, message: print(f"  … {message}", flush=True), quality_tokens=args.quality_tokens))
     print_run(run)
     measured = [r.precision for r in run.results if not r.error]
     print_speeds(interleaved_speeds(Service(registry, LimitsConfig()), measured, args.tokens, args.rounds),

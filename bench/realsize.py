@@ -13,6 +13,7 @@ GGUF rows are converted and quantized once by llama.cpp's own tools (cached); th
 file + llama.cpp's buffers, and llama.cpp also quantizes the embeddings and the output layer (the kernel column says
 which tensors). Random weights: speed and the quantizers' numerical error are
 real, perplexities are not those of a trained model. GPTQ precisions calibrate first (many minutes at this size).
+Every load and measurement runs on a thread of its own, as a server's request threads do (bench/threads.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from bench.realsize_models import MODELS, checkpoint, entry  # noqa: E402
+from bench.threads import on_fresh_thread  # noqa: E402
 from core.generation.prompting import ChatRequest  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
 from core.generation.stream import prepare_chat, stream_chat  # noqa: E402
@@ -198,13 +200,13 @@ def load_row(registry: ModelRegistry, model_id: str, precision: str, ids: torch.
 
 def time_round(row: Row, loaded: LoadedModel, ids: torch.Tensor, args: argparse.Namespace) -> None:
     """One round of every speed measurement; a row keeps its best round (other processes share the cores)."""
-    row.prefill_tps = max(row.prefill_tps, prefill_rate(loaded, ids))
+    row.prefill_tps = max(row.prefill_tps, on_fresh_thread(lambda: prefill_rate(loaded, ids)))
     if is_gguf(loaded):  # llama-cpp-python serves one sequence per context: no batch-8 figure
-        row.decode_b1 = max(row.decode_b1, gguf_decode_rate(loaded, ids, args.new_tokens))
+        row.decode_b1 = max(row.decode_b1, on_fresh_thread(lambda: gguf_decode_rate(loaded, ids, args.new_tokens)))
     else:
-        row.decode_b1 = max(row.decode_b1, decode_rate(loaded, ids, 1, args.new_tokens))
-        row.decode_b8 = max(row.decode_b8, decode_rate(loaded, ids, 8, args.new_tokens))
-    row.app_tps = max(row.app_tps, app_rate(loaded, args.prompt, args.new_tokens))
+        row.decode_b1 = max(row.decode_b1, on_fresh_thread(lambda: decode_rate(loaded, ids, 1, args.new_tokens)))
+        row.decode_b8 = max(row.decode_b8, on_fresh_thread(lambda: decode_rate(loaded, ids, 8, args.new_tokens)))
+    row.app_tps = max(row.app_tps, on_fresh_thread(lambda: app_rate(loaded, args.prompt, args.new_tokens)))
 
 
 def run_model(registry: ModelRegistry, model_id: str, ids: torch.Tensor, args: argparse.Namespace) -> list[Row]:
@@ -215,9 +217,10 @@ def run_model(registry: ModelRegistry, model_id: str, ids: torch.Tensor, args: a
     reference = None
     for precision in ["fp32", *[p for p in args.precisions if p != "fp32"]]:
         print(f"  … loading {model_id} {precision}", flush=True)
-        row, loaded = load_row(registry, model_id, precision, ids, reference, args)
+        row, loaded = on_fresh_thread(lambda p=precision, r=reference: load_row(registry, model_id, p, ids, r, args))
         if precision == "fp32" and loaded is not None and args.quality_tokens:
-            reference = reference_log_probs(loaded.model, ids, args.window, args.quality_tokens)
+            reference = on_fresh_thread(lambda m=loaded.model: reference_log_probs(m, ids, args.window,
+                                                                                   args.quality_tokens))
         rows.append(row)
         if loaded is not None:
             resident.append((row, loaded))
