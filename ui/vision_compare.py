@@ -11,8 +11,9 @@ from core.config import AppConfig
 from core.errors import PlaygroundError
 from core.generation.image_batch import collect_items
 from core.paths import ASSETS
-from core.quant.vision_comparison import CaptionColumn, compare_caption_precisions, same_caption
+from core.quant.vision_comparison import CaptionColumn, same_caption
 from core.serving.service import Service
+from ui.access import client_of
 from ui.controls import precision_choices
 from ui.errors import user_error
 
@@ -21,13 +22,14 @@ EXAMPLES = sorted((ASSETS / "images").glob("*.png"))
 
 
 def caption_comparison(service: Service, model_id: str, precisions: list[str], paths: list[str] | None,
-                       style: str = "short") -> tuple[list[str], list[CaptionColumn], list[str]]:
+                       style: str = "short", client: str | None = None) -> tuple[list[str], list[CaptionColumn],
+                                                                               list[str]]:
     """(file names, one column per precision, refusals) for the uploads, or the bundled example images."""
     items = collect_items(list(paths or []) or [str(p) for p in EXAMPLES], service.limits)
     good = [i for i in items if i.image is not None]
     refused = [f"{i.name}: {i.error}" for i in items if i.image is None]
-    columns = compare_caption_precisions(service.registry, model_id, precisions,
-                                         [i.image for i in good], style)  # type: ignore[misc,arg-type]
+    columns = service.compare_captions(model_id, precisions, [i.image for i in good], style,  # type: ignore[misc]
+                                       client)
     return [i.name for i in good], columns, refused
 
 
@@ -72,9 +74,10 @@ def build(service: Service, cfg: AppConfig) -> None:
         summary = gr.Dataframe(headers=SUMMARY, interactive=False, elem_id="vision-compare-summary")
         captions = gr.HTML(elem_id="vision-compare-output")
 
-    def on_compare(model_id: str, chosen: list[str], paths: list[str] | None) -> tuple[Any, str]:
+    def on_compare(model_id: str, chosen: list[str], paths: list[str] | None,
+                   request: gr.Request) -> tuple[Any, str]:
         try:
-            names, columns, refused = caption_comparison(service, model_id, chosen, paths)
+            names, columns, refused = caption_comparison(service, model_id, chosen, paths, client=client_of(request))
         except PlaygroundError as exc:
             raise user_error(exc) from None
         notes = "".join(f"<p>{html.escape(r)}</p>" for r in refused)

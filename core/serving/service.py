@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from PIL import Image
+
 from core.config import LimitsConfig, ServerConfig
 from core.errors import (
     BadSettingError,
@@ -20,11 +22,11 @@ from core.errors import (
     PlaygroundError,
     UnsupportedPrecisionError,
 )
-from core.generation.batch_caption import CaptionBatchRequest, caption_many
+from core.generation.batch_caption import CaptionBatchRequest, CaptionRow, caption_many
 from core.generation.prompting import ChatRequest, PromptRequest, check_chars, check_texts
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
-from core.generation.vision import VisionRequest, prepare_vision
+from core.generation.vision import CaptionStyle, VisionRequest, prepare_vision
 from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
 from core.models.loading import ModelKey
@@ -33,8 +35,10 @@ from core.quant.backends import unavailable_reason
 from core.quant.comparison import ComparisonRun, Progress, compare_precisions
 from core.quant.loaders import GPTQ_BITS
 from core.quant.stages import WatchedLoad
+from core.quant.vision_comparison import CaptionColumn, compare_caption_precisions
 from core.serving.admission import Admission
 from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, Notice, ServiceEvent, TextDelta
+from core.serving.own_thread import call_on_own_thread, iterate_on_own_thread
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub
 from core.serving.request_log import RequestRecord, log_refused, logged_request
@@ -112,12 +116,24 @@ class Service:
         for precision in precisions or []:
             self.check_calibration(model_id, parse_precision(precision))
         with self.heavy.slot(client):
-            reference = self.registry.get(model_id, self.registry.hardware.full_precision)
-            tokens = len(reference.tokenizer(prompt)["input_ids"])
-            if tokens > self.limits.max_compare_prompt_tokens:
-                raise InputTooLongError(f"The prompt is {tokens:,} tokens; a comparison takes at most "
-                                        f"{self.limits.max_compare_prompt_tokens:,}. Shorten it.")
-            return compare_precisions(self.registry, model_id, precisions, prompt, params, progress)
+            return call_on_own_thread(lambda: self._compare(model_id, precisions, prompt, params, progress),
+                                      "comparison")
+
+    def _compare(self, model_id: str, precisions: list[str], prompt: str, params: SamplingParams,
+                 progress: Progress | None) -> ComparisonRun:
+        reference = self.registry.get(model_id, self.registry.hardware.full_precision)
+        tokens = len(reference.tokenizer(prompt)["input_ids"])
+        if tokens > self.limits.max_compare_prompt_tokens:
+            raise InputTooLongError(f"The prompt is {tokens:,} tokens; a comparison takes at most "
+                                    f"{self.limits.max_compare_prompt_tokens:,}. Shorten it.")
+        return compare_precisions(self.registry, model_id, precisions, prompt, params, progress)
+
+    def compare_captions(self, model_id: str, precisions: list[str], images: list[Image.Image],
+                         style: CaptionStyle = "short", client: str | None = None) -> list[CaptionColumn]:
+        """compare_caption_precisions, one comparison at a time (as compare), on a thread of its own."""
+        with self.heavy.slot(client):
+            return call_on_own_thread(lambda: compare_caption_precisions(self.registry, model_id, precisions, images,
+                                                                         style), "caption-comparison")
 
     def stream(self, request: GenerationRequest, model_id: str, precision: Precision | str,
                params: SamplingParams, session: str | None = None,
@@ -189,9 +205,12 @@ class Service:
 
     def _serve_batch(self, stop: threading.Event, model_id: str, precision: str, request: CaptionBatchRequest,
                      params: SamplingParams) -> Iterator[ServiceEvent]:
-        """What the batch runner runs: load once, then one generate per batch of images."""
-        loaded = self.registry.get(model_id, precision)
-        for rows in caption_many(loaded, request.items, request.style, params, stop, request.batch_size):
+        """What the batch runner runs: load once, then one generate per batch of images (on a thread of their own)."""
+        def batches() -> Iterator[list[CaptionRow]]:
+            loaded = self.registry.get(model_id, precision)
+            return caption_many(loaded, request.items, request.style, params, stop, request.batch_size)
+
+        for rows in iterate_on_own_thread(batches, "caption-batch"):
             yield CaptionRows(tuple(rows))
 
     def _serve(self, stop: threading.Event, model_id: str, precision: str, request: GenerationRequest,
