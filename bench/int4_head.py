@@ -1,24 +1,26 @@
-"""What the 8-bit output layer gives our CPU int4: decode speed and KL with lm_head in bf16 vs int8.
+"""What the 8-bit output layer gives our CPU int4: decode speed and KL with lm_head in bf16, quanto int8 and
+the app's int8 (int8 weights x int8 activations per token, torch._int_mm).
 
 Run: .venv/bin/python -m bench.int4_head [--layers 6] [--tokens 32]
 Loads bench/gguf.py's Llama at deepseek-coder-1.3b's width through the app's layer-by-layer int4 loader but with
-lm_head left in bf16 (as the app served it before issue 18), times greedy `generate` (best of 3), then gives
-lm_head the app's own treatment (kernels.quantize_head: int8, quanto, bf16 activations, ATen's
-_weight_int8pack_mm) and times it again; prints the speed ratio and the KL divergence of the last positions'
-next-token distributions (int8 head vs bf16 head). llama.cpp's Q4_0 stores its output layer in Q6_K.
+lm_head left in bf16 (as the app served it before issue 18), then gives lm_head each treatment in turn: quanto's
+weight-only int8 (bf16 activations, ATen's _weight_int8pack_mm: what the app used before) and the app's own
+(kernels.quantize_head: Int8DynamicLinear). Each is timed with greedy `generate` (best of 3, one run, every head
+from the same bf16 weights) and its next-token distributions at the last 8 positions compared with the bf16 head's
+(KL). llama.cpp's Q4_0 stores its output layer in Q6_K.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
 from torch import nn
 
 from bench.gguf import build_checkpoint
-from core.quant import streaming
-from core.quant.kernels import quantize_head
+from core.quant import kernels, streaming
 
 
 def decode_rate(model: nn.Module, ids: torch.Tensor, tokens: int) -> float:
@@ -50,14 +52,23 @@ def main() -> None:
                                      else body(parent, child, linear), [])
     assert model is not None and type(model.lm_head) is nn.Linear
     ids = torch.tensor([[1, *range(100, 130)]])
+    bf16_head = model.lm_head
     before, reference = decode_rate(model, ids, args.tokens), last_logits(model, ids)
-    assert quantize_head(model, "int4", "cpu")
-    after, changed = decode_rate(model, ids, args.tokens), last_logits(model, ids)
-    kl = torch.nn.functional.kl_div(changed, reference, log_target=True, reduction="batchmean")
-    print(f"int4 body, lm_head bf16: {before:.2f} tok/s; lm_head int8: {after:.2f} tok/s -> {after / before:.2f}x; "
-          f"KL(int8 head || bf16 head) over 8 positions {float(kl):.2e}; load average "
-          f"{open('/proc/loadavg').read().split()[0]}")
+    print(f"int4 body at {args.layers} layers, greedy generate, load average {open('/proc/loadavg').read().split()[0]}")
+    print(f"  lm_head bf16                          : {before:6.2f} tok/s")
+    model.lm_head = kernels._quanto_int8(copy.deepcopy(bf16_head))  # the app's head before this bench's last change
+    quanto = decode_rate(model, ids, args.tokens)
+    print(f"  lm_head quanto int8 (_weight_int8pack_mm): {quanto:6.2f} tok/s ({quanto / before:.2f}x bf16); "
+          f"KL vs bf16 {kl(last_logits(model, ids), reference):.2e}")
+    model.lm_head = bf16_head
+    assert kernels.quantize_head(model, "int4", "cpu")
+    after = decode_rate(model, ids, args.tokens)
+    print(f"  lm_head the app's int8 (torch._int_mm)  : {after:6.2f} tok/s ({after / before:.2f}x bf16, "
+          f"{after / quanto:.2f}x quanto); KL vs bf16 {kl(last_logits(model, ids), reference):.2e}")
 
+
+def kl(changed: torch.Tensor, reference: torch.Tensor) -> float:
+    return float(torch.nn.functional.kl_div(changed, reference, log_target=True, reduction="batchmean"))
 
 if __name__ == "__main__":
     main()

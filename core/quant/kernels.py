@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.quant.int8_linear import Int8DynamicLinear
+
 INT4_GROUPS = (128, 64, 32)  # largest first: g128 decodes ~1.3x faster than g32 on the CPU int4 kernel
-QUANTIZE_CHUNK_BYTES = 32 * 2**20  # rows quantized at a time by _quanto_int8 (bounds quanto's temporaries)
+QUANTIZE_CHUNK_BYTES = 32 * 2**20  # rows quantized at a time by _quanto_int8 and the int8 head (bounds temporaries)
 SKIP = ("lm_head",)  # never given the body's kernel: the output layer carries most of the quality (see HEAD_INT8)
 
 
@@ -38,10 +40,10 @@ CPU_GPTQ8 = Kernel("GPTQModel", "GPTQModel TorchLinear · bf16", torch.bfloat16,
                    "GPTQModel's torch kernel: its int4pack kernel takes 4-bit only, and GPTQ_TORCH_INT8 "
                    "re-quantizes the calibrated weights per channel", gptq_backend="gptq_torch")
 
-HEAD_INT8 = Kernel("optimum-quanto", "optimum-quanto int8 · bf16 (_weight_int8pack_mm)", torch.bfloat16,
-                   "CPU int4 stores an untied lm_head in int8, not 4-bit (llama.cpp's Q4_0 uses Q6_K there): at "
-                   "32,256 x 2,048 it runs 5.7x faster than bf16 (torchao Int8WeightOnly: 0.28x) and was 46 % of "
-                   "a decode step in bf16; a head tied to the embeddings stays in full precision")
+HEAD_INT8 = Kernel("torch", "int8 weights x int8 activations per token (torch._int_mm)", torch.bfloat16,
+                   "CPU int4 stores an untied lm_head in int8, not 4-bit (llama.cpp's Q4_0 uses Q6_K there); the "
+                   "integer matmul reads it ~1.6x faster than quanto's weight-only int8 and ~9x faster than bf16 "
+                   "(bench/int4_head.py); a head tied to the embeddings stays in full precision")
 
 # CUDA choices from the libraries' documentation: no GPU here, so these rows are untested (tested=False)
 CUDA_INT8 = Kernel("torchao", "torchao Int8WeightOnly · bf16", torch.bfloat16,
@@ -171,7 +173,7 @@ def tied_head(model: nn.Module) -> bool:
 def head_is_quantized(model: nn.Module) -> bool:
     """Whether model's lm_head is a quantized linear layer (quantize_head's work), not a plain nn.Linear."""
     head = getattr(model, "lm_head", None)
-    return isinstance(head, nn.Linear) and type(head) is not nn.Linear
+    return isinstance(head, Int8DynamicLinear) or (isinstance(head, nn.Linear) and type(head) is not nn.Linear)
 
 
 def quantize_head(model: nn.Module, precision: str, device: str) -> bool:
@@ -179,7 +181,7 @@ def quantize_head(model: nn.Module, precision: str, device: str) -> bool:
     head = getattr(model, "lm_head", None)
     if head_kernel(precision, device) is None or type(head) is not nn.Linear or tied_head(model):
         return False
-    model.lm_head = _quanto_int8(head)
+    model.lm_head = Int8DynamicLinear.from_linear(head, QUANTIZE_CHUNK_BYTES)
     return True
 
 

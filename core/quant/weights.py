@@ -130,5 +130,6 @@ def _is_quantized_tensor(tensor: torch.Tensor) -> bool:
 
 
 def _companion_bytes(module: nn.Module) -> int:
-    """Scales a layer keeps next to its quantized weight as separate buffers (bitsandbytes int8)."""
-    return sum(tensor_bytes(b) for n, b in module.named_buffers(recurse=False) if "scb" in n.lower())
+    """Scales a layer keeps next to its quantized weight as separate buffers (bitsandbytes' SCB, Int8DynamicLinear's
+    scale)."""
+    return sum(tensor_bytes(b) for n, b in module.named_buffers(recurse=False) if "scb" in n.lower() or n == "scale")

@@ -47,11 +47,11 @@ def test_dense_int4_quantizes_while_loading_with_the_tables_kernel(registry):
     weight = loaded.model.model.layers[0].mlp.down_proj.weight
     assert type(weight).__name__ == "Int4OpaqueTensor" and loaded.dtype == "bfloat16"
     assert loaded.kernel.startswith(kernel_of(Precision.INT4, "cpu").name) and loaded.unfit_layers == 0
-    assert type(loaded.model.lm_head).__name__ == "QLinear"  # the untied lm_head: int8 (quanto), not bf16
+    assert type(loaded.model.lm_head).__name__ == "Int8DynamicLinear"  # the untied lm_head: int8, not bf16
 
 
 def test_only_cpu_int4_gives_the_head_its_own_int8_kernel():
-    assert head_kernel("int4", "cpu") is HEAD_INT8 and "_weight_int8pack_mm" in HEAD_INT8.name
+    assert head_kernel("int4", "cpu") is HEAD_INT8 and "_int_mm" in HEAD_INT8.name
     assert head_kernel("int4", "cuda") is None and head_kernel("int8", "cpu") is None
 
 
@@ -68,10 +68,7 @@ def test_int8_quantized_in_row_chunks_equals_quantos_whole_weight_freeze(monkeyp
     whole = quantize_module(copy.deepcopy(linear), weights=qint8)
     whole.freeze()
     monkeypatch.setattr(kernels, "QUANTIZE_CHUNK_BYTES", 37 * 64 * 2)  # 37 rows a chunk, the last one short
-    model = torch.nn.Module()
-    model.lm_head = linear
-    assert kernels.quantize_head(model, "int4", "cpu")
-    chunked = model.lm_head
+    chunked = kernels.quantize_linear(linear, "int8", "cpu", 64)
     assert torch.equal(chunked.weight._data, whole.weight._data) and torch.equal(chunked.weight._scale,
                                                                                    whole.weight._scale)
     x = torch.randn(2, 64, dtype=torch.bfloat16)

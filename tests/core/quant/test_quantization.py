@@ -10,6 +10,7 @@ from core.models.catalog import default_catalog
 from core.models.hardware import Precision
 from core.quant import gptq
 from core.quant.backends import available_precisions, kernel_of, load_model
+from core.quant.int8_linear import Int8DynamicLinear
 from core.quant.kernels import HEAD_INT8, tied_head
 from core.quant.moe import LinearExperts, unfuse_experts
 from core.quant.quality import compare_logits
@@ -77,7 +78,7 @@ def test_cpu_int4_stores_an_untied_lm_head_in_int8_neither_bf16_nor_4bit(registr
     head, report = loaded.model.lm_head, weight_report(loaded.model)
     assert "lm_head" not in report.full_precision_parts and "embeddings" in report.full_precision_parts
     assert "lm_head int8" in report.stored_as() and "lm_head int4" not in report.stored_as()
-    assert type(head).__name__ == "QLinear" and head.weight.qtype.bits == 8  # quanto, _weight_int8pack_mm
+    assert isinstance(head, Int8DynamicLinear) and head.weight.dtype == torch.int8  # torch._int_mm
     assert loaded.kernel.endswith("lm_head: " + HEAD_INT8.name)
     assert report.ratio_at(4) < report.quantized_ratio < report.ratio_at(8)  # the 4-bit figure is the body alone
 
