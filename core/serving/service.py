@@ -49,8 +49,6 @@ from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
 GenerationRequest = ChatRequest | VisionRequest | PromptRequest
 
 
-
-
 class Service:
     """Validate, admit, route and stream generation requests for every front end."""
 
