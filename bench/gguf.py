@@ -60,6 +60,14 @@ def build_checkpoint(layers: int) -> Path:
     return folder
 
 
+def bench_registry(layers: int) -> ModelRegistry:
+    """A registry whose catalog is this bench's model alone (built on first use), torch on at most 2 threads."""
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    entry = CatalogEntry(MODEL_ID, "llama", "text", str(build_checkpoint(layers)),
+                         "random weights at deepseek-coder-1.3b width", 4096)
+    return ModelRegistry(Catalog((entry,)), detect_hardware())
+
+
 def print_run(run: ComparisonRun) -> None:
     print(f"\n## {run.model_id} on {run.hardware} ({run.quality_tokens} reference tokens)")
     print(" | ".join(COLUMNS))
@@ -102,10 +110,7 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    entry = CatalogEntry(MODEL_ID, "llama", "text", str(build_checkpoint(args.layers)),
-                         "random weights at deepseek-coder-1.3b width", 4096)
-    registry = ModelRegistry(Catalog((entry,)), detect_hardware())
+    registry = bench_registry(args.layers)
     params = SamplingParams(max_new_tokens=args.tokens, temperature=0.0, seed=0)
     run = on_fresh_thread(lambda: compare_precisions(  # loads included: no OpenMP pool outlives it (bench.threads)
         registry, MODEL_ID, args.precisions, DEFAULT_PROMPT, params,

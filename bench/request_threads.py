@@ -23,15 +23,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from bench.gguf import MODEL_ID, build_checkpoint  # noqa: E402
+from bench.gguf import MODEL_ID, bench_registry  # noqa: E402
 from bench.threads import on_fresh_thread  # noqa: E402
 from core.config import LimitsConfig  # noqa: E402
 from core.generation.prompting import ChatRequest  # noqa: E402
 from core.generation.sampling import SamplingParams  # noqa: E402
-from core.models.catalog import Catalog, CatalogEntry  # noqa: E402
-from core.models.hardware import detect_hardware  # noqa: E402
 from core.quant.comparison import DEFAULT_PROMPT, compare_precisions  # noqa: E402
-from core.serving.registry import ModelRegistry  # noqa: E402
 from core.serving.service import Finished, Service  # noqa: E402
 
 PRECISION = "int4"
@@ -76,10 +73,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    entry = CatalogEntry(MODEL_ID, "llama", "text", str(build_checkpoint(args.layers)),
-                         "random weights at deepseek-coder-1.3b width", 4096)
-    registry = ModelRegistry(Catalog((entry,)), detect_hardware())
+    registry = bench_registry(args.layers)
     service = Service(registry, LimitsConfig())
     for precision in ("fp32", PRECISION):
         on_fresh_thread(lambda p=precision: registry.get(MODEL_ID, p))  # resident before any timing
