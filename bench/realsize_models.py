@@ -79,7 +79,8 @@ def tokenizer_file() -> Path:
 def checkpoint(spec: RealSizeModel, layers: int | None = None, seed: int = 0) -> Path:
     """The cached checkpoint of spec (optionally at another depth), built on first use."""
     config = {**spec.config, "num_hidden_layers": layers or spec.layers, "vocab_size": VOCAB}
-    stamp = hashlib.sha256(json.dumps([config, seed, tokenizer_file().stat().st_size]).encode()).hexdigest()[:10]
+    recipe = [config, seed, tokenizer_file().stat().st_size, "unk=eos"]
+    stamp = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:10]
     target = realsize_root() / f"{spec.name}-{config['num_hidden_layers']}l-{stamp}"
     if (target / "config.json").exists():
         return target
@@ -103,8 +104,10 @@ def entry(spec: RealSizeModel, path: Path) -> CatalogEntry:
 def _build(config: dict[str, Any], seed: int, folder: Path) -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
+    end = "<｜end▁of▁sentence｜>"  # also the unk token: else Qwen2's tokenizer class adds "<|endoftext|>" on load, one
+    # id past the model's vocabulary, which llama.cpp's converter refuses
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file()), bos_token="<｜begin▁of▁sentence｜>",
-                                        eos_token="<｜end▁of▁sentence｜>", pad_token="<｜end▁of▁sentence｜>")
+                                        eos_token=end, pad_token=end, unk_token=end)
     tokenizer.chat_template = CHAT_TEMPLATE
     model_config = AutoConfig.for_model(**config, bos_token_id=tokenizer.bos_token_id,
                                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)

