@@ -1,4 +1,5 @@
-"""One log line per request: endpoint, model, precision, prompt and new tokens, milliseconds, outcome."""
+"""One log line per request: endpoint, model, precision, prompt and new tokens, milliseconds (in all, and to the
+first text where there was one), outcome."""
 
 from __future__ import annotations
 
@@ -27,12 +28,19 @@ class RequestRecord:
     new_tokens: int = 0
     outcome: str = "ok"  # ok | stopped | disconnected | refused <Error>: message | bug <ref>
     started: float = field(default_factory=time.perf_counter)
+    first_text_at: float | None = None  # time.perf_counter() when the answer's first text left the Service
+
+    def mark_first_text(self) -> None:
+        """Note the time of the first text (later calls change nothing)."""
+        if self.first_text_at is None:
+            self.first_text_at = time.perf_counter()
 
     def line(self) -> str:
         """The log line, always one line."""
         ms = (time.perf_counter() - self.started) * 1000
+        ttft = "" if self.first_text_at is None else f"ttft_ms={(self.first_text_at - self.started) * 1000:.0f} "
         text = (f"{self.endpoint} model={self.model} precision={self.precision} prompt_tokens={self.prompt_tokens} "
-                f"new_tokens={self.new_tokens} ms={ms:.0f} outcome={self.outcome}")
+                f"new_tokens={self.new_tokens} ms={ms:.0f} {ttft}outcome={self.outcome}")
         return " ".join(text.split())
 
 

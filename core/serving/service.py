@@ -185,6 +185,8 @@ class Service:
             with logged_request(record.endpoint, record.model, precision.value) as record, \
                     self.generation.slot(client):
                 for event in events:
+                    if isinstance(event, TextDelta) and event.text:
+                        record.mark_first_text()
                     if isinstance(event, Finished):
                         record.prompt_tokens, record.new_tokens = event.stats.prompt_tokens, event.stats.new_tokens
                         record.outcome = "stopped" if event.stats.stopped else "ok"

@@ -21,6 +21,8 @@ def test_each_chat_request_logs_one_line_with_tokens_and_outcome(client, caplog)
     message = line.getMessage()
     assert message.startswith(f"/chat model={TEXT_MODEL} precision=fp32 prompt_tokens=")
     assert "new_tokens=4 " in message and "prompt_tokens=0 " not in message and message.endswith("outcome=ok")
+    ms, ttft = (int(message.split(f" {key}=")[1].split()[0]) for key in ("ms", "ttft_ms"))
+    assert 0 <= ttft <= ms  # the time to the first text, logged by the Service
 
 
 def test_a_refused_request_is_one_log_line_and_no_traceback(client, caplog, capfd):

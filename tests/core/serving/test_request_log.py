@@ -23,6 +23,21 @@ def test_a_request_logs_one_line_with_its_figures(caplog):
     assert line.getMessage().endswith("outcome=ok") and "\n" not in line.getMessage()
 
 
+def test_the_time_to_the_first_text_is_logged_once_there_was_text(caplog):
+    caplog.set_level(logging.INFO)
+    with logged_request("/chat", "bundled/x", "fp32") as record:
+        record.mark_first_text()
+        first = record.first_text_at
+        record.mark_first_text()  # later text changes nothing
+    with logged_request("/chat", "bundled/x", "fp32"):
+        pass
+    with_text, without = (r.getMessage() for r in records(caplog))
+    assert record.first_text_at == first
+    ms, ttft = (int(with_text.split(f" {key}=")[1].split()[0]) for key in ("ms", "ttft_ms"))
+    assert 0 <= ttft <= ms and with_text.endswith(f"ttft_ms={ttft} outcome=ok")
+    assert "ttft_ms" not in without
+
+
 def test_a_user_error_is_one_line_without_a_traceback(caplog):
     caplog.set_level(logging.INFO)
     with pytest.raises(EmptyInputError), logged_request("/chat"):
