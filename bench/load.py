@@ -7,9 +7,11 @@ The app runs as `app.py` on a loopback port (UI and /v1 on one server). HTTP use
 threads calling Service.stream in this process (the model in-process, no HTTP). Levels and paths are interleaved,
 each repeated, so drift on a shared machine hits every path alike. Greedy, fixed prompts, fixed max new tokens;
 tokens are counted by re-tokenizing each answer on every path. Prints per path and N: aggregate tokens/s (median of
-repeats), p50/p95 time to first token (over all repeats), then the issue's goal ratios. --threads sets torch's
-threads in the server and in this process alike (default 1: on a shared, oversubscribed machine two OpenMP threads
-stall each other at every barrier, which swamps what this bench measures: the cost of the path, not of the GEMMs).
+repeats), p50/p95 time to first token (over all repeats) at the client and, for the HTTP paths, the p95 of the
+server's own time to first text (the ttft_ms of its request log: from the Service taking the request to its first
+text), then the issue's goal ratios. --threads sets torch's threads in the server and in this process alike
+(default 1: on a shared, oversubscribed machine two OpenMP threads stall each other at every barrier, which swamps
+what this bench measures: the cost of the path, not of the GEMMs).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +50,7 @@ class UserResult:
 class Level:
     rates: list[float]  # aggregate tokens/s, one per repeat
     ttfts: list[list[float]]  # every user's time to first token, one list per repeat
+    served: list[list[float]]  # the server's own time to first text (its request log), one list per repeat
 
     @property
     def rate(self) -> float:
@@ -131,12 +135,27 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_server(port: int, threads: int) -> subprocess.Popen:
+class ServerLog:
+    """The server's stderr in a file; each read returns the ttft_ms of the request lines written since the last."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self.offset = 0
+
+    def new_ttfts(self) -> list[float]:
+        self.file.seek(self.offset)
+        text = self.file.read()
+        self.offset += len(text.encode("utf-8"))
+        return [int(line.split(" ttft_ms=")[1].split()[0]) / 1000 for line in text.splitlines()
+                if "playground.requests: /chat " in line and " ttft_ms=" in line]
+
+
+def start_server(port: int, threads: int, log: ServerLog) -> subprocess.Popen:
     """app.py on a loopback port, as an operator would run it; returns once /v1/models answers."""
     import httpx
 
     server = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=log.file,
                               env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     for _ in range(480):
         try:
@@ -150,9 +169,9 @@ def start_server(port: int, threads: int) -> subprocess.Popen:
 
 
 def measure(runners: dict[str, Any], users: list[int], tokens: int, repeats: int,
-            count: Callable[[str], int]) -> dict[str, dict[int, Level]]:
+            count: Callable[[str], int], log: ServerLog) -> dict[str, dict[int, Level]]:
     """Every path at every level, interleaved, `repeats` times."""
-    levels = {path: {n: Level([], []) for n in users} for path in runners}
+    levels = {path: {n: Level([], [], []) for n in users} for path in runners}
     for _ in range(repeats):
         for n in users:
             for path, run in runners.items():
@@ -160,6 +179,8 @@ def measure(runners: dict[str, Any], users: list[int], tokens: int, repeats: int
                 wall = max(r.total_s for r in results)  # every user started at the same instant
                 levels[path][n].rates.append(sum(count(r.text) for r in results) / wall)
                 levels[path][n].ttfts.append([r.ttft_s for r in results])
+                served = log.new_ttfts()  # in-process requests log nowhere: empty for that path
+                levels[path][n].served.append(served)
     return levels
 
 
@@ -176,14 +197,20 @@ def p95_at(level: Level, i: int) -> float:
     return pct(level.ttfts[i], .95)
 
 
+def served_p95_at(level: Level, i: int) -> float:
+    return pct(level.served[i], .95)
+
+
 def report(levels: dict[str, dict[int, Level]], users: list[int]) -> None:
-    print(f"{'path':>10} {'users':>5} {'tok/s':>8} {'ttft p50':>9} {'ttft p95':>9}   (tok/s: median of repeats; "
-          "ttft over all repeats)")
+    print(f"{'path':>10} {'users':>5} {'tok/s':>8} {'ttft p50':>9} {'ttft p95':>9} {'in Service p95':>14}   (tok/s: "
+          "median of repeats; ttft over all repeats, at the client; in Service: the server's request log)")
     for path, by_n in levels.items():
         for n in users:
             level = by_n[n]
+            served = [t for run in level.served for t in run]
+            in_service = f"{pct(served, .95) * 1000:12.0f}ms" if served else f"{'-':>14}"
             print(f"{path:>10} {n:>5} {level.rate:8.1f} {statistics.median(level.all_ttfts) * 1000:7.0f}ms "
-                  f"{pct(level.all_ttfts, .95) * 1000:7.0f}ms")
+                  f"{pct(level.all_ttfts, .95) * 1000:7.0f}ms {in_service}")
     print("goal ratios, each the median over repeats of a ratio measured within one repeat:")
     core = levels["in-process"]
     if 1 in users:
@@ -195,6 +222,9 @@ def report(levels: dict[str, dict[int, Level]], users: list[int]) -> None:
             by_n = levels[path]
             print(f"  {path:>10} 8 users / 1 user tok/s : {paired(by_n[8], by_n[1], rate_at):5.2f}  (goal >= 3.5)")
             print(f"  {path:>10} p95 TTFT 8 users / 1   : {paired(by_n[8], by_n[1], p95_at):5.2f}  (goal <= 2)")
+            if all(by_n[8].served) and all(by_n[1].served):
+                print(f"  {path:>10}   of which in the Service : {paired(by_n[8], by_n[1], served_p95_at):5.2f}  "
+                      "(the server's own time to first text, from its request log)")
 
 
 def main() -> None:
@@ -216,17 +246,19 @@ def main() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
-    server = start_server(port, args.threads)
+    log = ServerLog()
+    server = start_server(port, args.threads, log)
     http = {path: HttpUsers(path, url, args.model, max(args.users)) for path in ("/chat", "/v1")}
     try:
         for users in http.values():
             users.run(max(args.users), 8)  # warm-up: the server loads the model, every client makes its first call
         runners = {"in-process": in_process_users(args.model, args.threads), **{p: u.run for p, u in http.items()}}
+        log.new_ttfts()  # the warm-up's lines
         print(f"model {args.model} fp32, greedy, {args.tokens} new tokens, {args.repeats} repeats, {args.threads} "
               f"torch thread(s); load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at start (a shared machine: figures are noisy)")
         levels = measure(runners, args.users, args.tokens, args.repeats,
-                         lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+                         lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]), log)
         report(levels, args.users)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
