@@ -3,7 +3,8 @@
 One Batcher per resident model. A request that finds the model idle (nothing else waiting or running) is
 prefilled at once; when several arrive together at an idle model, the batcher gathers the burst (until QUIET_S pass
 without a new arrival, at most WINDOW_S) and prefills it in one pass; requests that arrive while a batch runs are
-prefilled together, all of those waiting in one left-padded pass, and join it before the next step.
+prefilled together, all of those waiting in one left-padded pass, and join it before the next step; those that
+arrive during that prefill get one more before the step (a burst's first tokens wait for a prefill, not a step).
 A row leaves the batch the step after it ends (eos, token limit, Stop, consumer gone), so a
 finished row never holds the others back. Works for any model whose DynamicCache has plain layers,
 MLA (DeepseekV2/V3) included, where transformers' paged continuous batching fails. Qwen2/Llama use it
@@ -173,13 +174,22 @@ class Batcher:
                     return
                 rows = (state.rows if state else []) + new
                 try:
-                    state = self._advance(state, new)
+                    state = self._admit(state, new)
+                    if new and state is not None:  # rows that arrived during that prefill join before the step:
+                        late = self._take(state) or []  # a burst's first-token time is then one prefill more,
+                        rows += late  # not a decode step more (at most two prefills per step)
+                        state = self._admit(state, late)
+                    state = self._step(state)
                 except BaseException as exc:  # every row in flight gets the readable error; memory is released
                     state = None
                     self._fail(rows, exc)
 
     def _advance(self, state: BatchState | None, new: list[Row]) -> BatchState | None:
         """Admit new rows (one prefill), then one decode step for all; returns the rows still going."""
+        return self._step(self._admit(state, new))
+
+    def _admit(self, state: BatchState | None, new: list[Row]) -> BatchState | None:
+        """Prefill new rows in one pass and add them to the batch; the rows going on (None: none)."""
         new = [r for r in new if not self._finish_if_done(r)]
         if new:
             joined, logits = prefill(self.loaded.model, [r.prompt for r in new], new, PAD_ID, self.loaded.device)
@@ -188,6 +198,10 @@ class Batcher:
             if joined is not None and state is not None:
                 state.extend(joined)
             state = state or joined
+        return state
+
+    def _step(self, state: BatchState | None) -> BatchState | None:
+        """One decode step for every row; the rows still going."""
         if state is None:
             return None
         self.peak_rows = max(self.peak_rows, len(state.rows))

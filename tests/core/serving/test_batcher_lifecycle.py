@@ -171,3 +171,27 @@ def test_settle_joins_an_idle_scheduler_thread_only_and_never_waits_past_its_tim
     assert time.monotonic() - start < 2.0 and thread.is_alive()
     stuck.set()
     release.cancel()
+
+
+def test_a_row_that_arrives_during_a_prefill_is_prefilled_before_the_next_step(deepseek):
+    """A burst's first tokens wait for one more prefill, not for a decode step of the rows already in."""
+    batcher = Batcher(deepseek, window_s=0)
+    first, late = (make_row(deepseek, text, greedy(3)) for text in PROMPTS[:2])
+    passes: list[tuple[int, int]] = []  # (rows, tokens per row) of each forward pass
+
+    def record(_module, _args, kwargs) -> None:
+        ids = kwargs["input_ids"]
+        passes.append((ids.shape[0], ids.shape[1]))
+        if len(passes) == 1:
+            batcher.submit(late)  # arrives while the first row's prefill runs
+
+    hook = deepseek.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        batcher.submit(first)
+        assert first.released.wait(10) and late.released.wait(10)
+    finally:
+        hook.remove()
+    batcher.settle(timeout_s=5.0)
+    assert passes[0][0] == 1 and passes[0][1] > 1 and passes[1][0] == 1 and passes[1][1] > 1  # two prefills
+    assert passes[2] == (2, 1)  # then every decode step has both rows
+    assert first.streamer.ids and len(late.streamer.ids) == 3
