@@ -19,7 +19,7 @@ from core.serving.request_log import RequestRecord, log_refused
 from core.serving.service import Notice, Service, ServiceEvent
 from ui import caption_batch
 from ui.access import client_of
-from ui.chat import to_turns
+from ui.chat_turns import to_turns
 from ui.controls import model_picker, sampling_controls, to_params
 from ui.streaming import stream_into_chat, stream_text
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.chat import THINK_TAGS, Turn, document_chip, last_turn, to_turns, turn_at
+from ui.chat import THINK_TAGS
+from ui.chat_turns import Turn, document_chip, last_turn, to_turns, turn_at
 from ui.controls import draw_seed
 
 
