@@ -15,25 +15,17 @@ from PIL import Image
 
 from core.config import LimitsConfig, ServerConfig
 from core.errors import (
-    BadSettingError,
-    EmptyInputError,
     InputTooLongError,
-    ModelUnavailableError,
     PlaygroundError,
-    UnsupportedPrecisionError,
 )
 from core.generation.batch_caption import CaptionBatchRequest, CaptionRow, caption_many
-from core.generation.prompting import ChatRequest, PromptRequest, check_chars, check_texts
+from core.generation.prompting import check_chars, check_texts
 from core.generation.sampling import SamplingParams
 from core.generation.stream import TextStream, prepare_chat
 from core.generation.vision import CaptionStyle, VisionRequest, prepare_vision
-from core.models.catalog import source_problem
 from core.models.hardware import Precision, parse_precision
 from core.models.loading import ModelKey
-from core.quant import gptq
-from core.quant.backends import unavailable_reason
 from core.quant.comparison import ComparisonRun, Progress, compare_precisions
-from core.quant.loaders import GPTQ_BITS
 from core.quant.stages import WatchedLoad
 from core.quant.vision_comparison import CaptionColumn, compare_caption_precisions
 from core.serving.admission import Admission
@@ -41,12 +33,11 @@ from core.serving.events import CaptionRows, ContextMeter, Finished, Loading, No
 from core.serving.own_thread import call_on_own_thread, iterate_on_own_thread
 from core.serving.registry import ModelRegistry
 from core.serving.remotes import RemoteHub
+from core.serving.request_checks import GenerationRequest, RequestChecks
 from core.serving.request_log import RequestRecord, log_refused, logged_request
 from core.serving.runner import GpuRunner
 from core.serving.stops import StopBook
 from core.serving.zerogpu import GpuDecorator, ZeroGpuSection
-
-GenerationRequest = ChatRequest | VisionRequest | PromptRequest
 
 
 class Service:
@@ -55,10 +46,11 @@ class Service:
     def __init__(self, registry: ModelRegistry, limits: LimitsConfig, zero: ZeroGpuSection | None = None,
                  decorate: GpuDecorator | None = None, remotes: RemoteHub | None = None,
                  server: ServerConfig | None = None, allow_calibration: bool = True) -> None:
-        self.registry, self.limits, self.allow_calibration = registry, limits, allow_calibration
+        self.registry, self.limits = registry, limits
         self.remotes = remotes or RemoteHub()  # models served elsewhere: routed to their server, never loaded here
         for entry in self.remotes.entries():  # in the catalog, so every picker and check sees them
             registry.register(entry)
+        self.checks = RequestChecks(registry, limits, self.remotes, allow_calibration)
         self.stops = StopBook()
         self.runner = GpuRunner(self._serve, registry, zero, decorate)
         self.batch_runner = GpuRunner(self._serve_batch, registry, zero, decorate)
@@ -68,42 +60,15 @@ class Service:
         # A comparison loads and runs every precision in turn: one at a time, a short line, one per client.
         self.heavy = Admission("compare", 1, server.heavy_waiting, 1)
 
+    @property
+    def allow_calibration(self) -> bool:
+        """Whether a GPTQ precision may calibrate on request (models.allow_calibration)."""
+        return self.checks.allow_calibration
+
     def validate(self, request: GenerationRequest | CaptionBatchRequest, model_id: str, precision: Precision | str,
                  params: SamplingParams) -> Precision:
         """Check settings, sizes, model and precision before anything loads; the parsed precision."""
-        params.check(self.limits.max_new_tokens)
-        request.check_size(self.limits.max_prompt_chars)
-        check_texts({"model": model_id, "precision": getattr(precision, "value", precision)})
-        entry = self.registry.catalog.get(model_id)
-        if isinstance(request, VisionRequest | CaptionBatchRequest) and entry.kind != "vision":
-            raise BadSettingError(f"{model_id} is a text model and cannot see images; pick a vision model.")
-        if self.remotes.serves(model_id):  # the server picks its precision; the prompt is checked there
-            if isinstance(request, PromptRequest):
-                raise BadSettingError(f"{model_id} is served by a remote chat server, which takes conversations, "
-                                      "not plain prompts; send it as a chat.")
-            if isinstance(request, ChatRequest) and not (request.message.strip() or request.document.strip()):
-                raise EmptyInputError("Type a message (or attach a document) first.")
-            return self.registry.hardware.full_precision
-        chosen = parse_precision(precision)
-        problem = source_problem(entry)  # before anything loads: offline Hub ids fail here, not after "Loading"
-        if problem:
-            raise ModelUnavailableError(f"{model_id} cannot load here: {problem}")
-        reason = unavailable_reason(entry, chosen, self.registry.hardware)
-        if reason:
-            raise UnsupportedPrecisionError(f"{chosen.label} is not available for {model_id}: {reason}")
-        self.check_calibration(model_id, chosen)
-        return chosen
-
-    def check_calibration(self, model_id: str, precision: Precision) -> None:
-        """Refuse a GPTQ precision that would calibrate on request when calibration is switched off."""
-        if self.allow_calibration or precision not in GPTQ_BITS:
-            return
-        if any(m.key.model_id == model_id and m.key.precision == precision for m in self.registry.resident()):
-            return
-        if gptq.needs_calibration(self.registry.catalog.get(model_id), GPTQ_BITS[precision]):
-            raise UnsupportedPrecisionError(
-                f"{precision.label} of {model_id} would need a GPTQ calibration first, and calibration is switched "
-                "off on this server (models.allow_calibration). Pick another precision.")
+        return self.checks.validate(request, model_id, precision, params)
 
     def compare(self, model_id: str, precisions: list[str], prompt: str, params: SamplingParams,
                 client: str | None = None, progress: Progress | None = None) -> ComparisonRun:
@@ -112,7 +77,7 @@ class Service:
         check_texts({"prompt": prompt, "model": model_id})
         check_chars(len(prompt), self.limits.max_prompt_chars)
         for precision in precisions or []:
-            self.check_calibration(model_id, parse_precision(precision))
+            self.checks.check_calibration(model_id, parse_precision(precision))
         with self.heavy.slot(client):
             return call_on_own_thread(lambda: self._compare(model_id, precisions, prompt, params, progress),
                                       "comparison")
