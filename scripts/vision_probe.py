@@ -1,6 +1,8 @@
 """Probe stage 1 alone: how fast the vision tower learns each attribute, on training and independent drawings.
 
     nice -n 10 python scripts/vision_probe.py [--steps N] [--varied-share S] [--patch-size P] [--image-size I]
+        [--ramp-steps R] [--fresh F --pool P] [--dense-weight W] [--lone-share L] [--plain-share B]
+        [--vision-width D] [--vision-mlp M] [--vision-layers K]
 
 Trains the vision tower + aligner through throwaway linear heads (as train_vision_model.pretrain_vision
 does) and prints, every --eval-every steps, the mean-pooled head's shape accuracy on the last training
