@@ -40,8 +40,9 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-gguf.txt $(VENV)/.inst
 
 # Rebuild the bundled checkpoints in assets/models (minutes on 2 CPU cores; seeded). The bundled deepseek-vl-tiny
 # is still the one scripts/train_vision_model.py trained at commit 0e07356 (600 stage-1 + 500 stage-2 steps, grid
-# drawings only); today's script trains issue 15's varied recipe (4000 + up to 800 steps), which replaces it once it
-# meets that issue's goals. Each training_report.json now records the script's arguments.
+# drawings only); today's script trains issue 15's varied recipe (8500 stage-1 steps with a pool of mirrored images
+# and per-token shape labels, then 1350 stage-2 steps at batch 16; 584-606 CPU-s), which replaces it once it meets that
+# issue's goals (scripts/vision_goals.py scores a checkpoint). Each training_report.json records the arguments.
 models: install
 	$(PY) scripts/train_text_models.py
 	$(PY) scripts/train_vision_model.py

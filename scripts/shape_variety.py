@@ -14,7 +14,7 @@ import colorsys
 import io
 import math
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -116,12 +116,13 @@ def _place(scene: ShapeScene, size: tuple[int, int], rng: random.Random) -> tupl
     return radius, [(width / 2, f * height) for f in slots]
 
 
-def random_varied_scene(rng: random.Random) -> ShapeScene:
-    """random_scene, leaning towards what people draw: one shape (half the time) on a plain background."""
+def random_varied_scene(rng: random.Random, lone: float = 0.3, plain: float = 0.3) -> ShapeScene:
+    """random_scene, leaning towards what people draw: made a lone shape with probability `lone` (over half the
+    time by default) and put on a plain background with probability `plain` (on top of random_scene's third)."""
     scene = random_scene(rng)
-    if rng.random() < 0.3:
+    if rng.random() < lone:
         scene = replace(scene, count=1, position=rng.choice(POSITIONS))
-    if rng.random() < 0.3:
+    if rng.random() < plain:
         scene = replace(scene, background="plain")
     return scene
 
@@ -174,9 +175,40 @@ def _toward_patch_corners(centres: list[tuple[float, float]], radius: float, siz
     return moved
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a varied drawing put its shapes: canvas (width, height), radius and centres in pixels."""
+
+    size: tuple[int, int]
+    radius: float
+    centres: list[tuple[float, float]]
+
+    def patch_map(self, grid: int, reach: float = 0.8) -> list[list[bool]]:
+        """grid x grid flags (rows top down) of the model's patches (the canvas padded to a centred square)
+        that a shape reaches into: the patch comes within `reach` x radius of a centre."""
+        long_side = max(self.size)
+        pad_x, pad_y = (long_side - self.size[0]) / 2, (long_side - self.size[1]) / 2
+        step = long_side / grid
+        def near(row: int, col: int) -> bool:
+            for cx, cy in self.centres:
+                dx = max(col * step - (cx + pad_x), 0.0, (cx + pad_x) - (col + 1) * step)
+                dy = max(row * step - (cy + pad_y), 0.0, (cy + pad_y) - (row + 1) * step)
+                if math.hypot(dx, dy) < reach * self.radius:
+                    return True
+            return False
+        return [[near(row, col) for col in range(grid)] for row in range(grid)]
+
+
 def varied_sample(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int = 4) -> tuple[Image.Image, ShapeScene]:
     """A varied drawing of `scene` and the scene it really shows (see varied_scene). A jitter below 1 pulls
     lone shapes toward the model's patch corners (a position curriculum: 0 = on a corner)."""
+    image, shown, _ = varied_layout(scene, seed, jitter, grid)
+    return image, shown
+
+
+def varied_layout(scene: ShapeScene, seed: int, jitter: float = 1.0,
+                  grid: int = 4) -> tuple[Image.Image, ShapeScene, Layout]:
+    """varied_sample, and where its shapes are."""
     rng = random.Random(seed)
     size = _canvas(rng)
     scene = varied_scene(scene, size)
@@ -195,7 +227,8 @@ def varied_sample(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int =
         else:
             _draw_shape(draw, scene.shape, cx, cy, radius, 255)  # type: ignore[arg-type]
     image.paste(Image.new("RGB", size, colour), (0, 0), mask)
-    return _finish(image, rng), scene
+    return _finish(image, rng), scene, Layout(size, radius, centres)
 
 
-__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "colour_shade", "random_varied_scene", "varied_sample", "varied_scene"]
+__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "Layout", "colour_shade", "random_varied_scene", "varied_layout",
+           "varied_sample", "varied_scene"]

@@ -8,12 +8,15 @@ vision tower + Llama text model). Images come from two generators: the grid draw
 scripts/shapes.py and, for --varied-share of them, scripts/shape_variety.py (aspect ratios 1:2 to 2:1,
 shapes up to most of the image anywhere, white/plain/dark backgrounds, hue ranges per colour word,
 outlines, noise, JPEG). Stage 1 pretrains the vision tower on the scene attributes of varied drawings
-(--vision-varied-share), lone shapes starting on the model's patch corners and moving freely by
---jitter-ramp steps (a position curriculum: this ViT learns patch-aligned shapes far sooner); stage 2 trains
-the whole model (the vision tower at --vision-lr-factor of the rate) on chats about freshly drawn
-images until the validation captions reach --target (exact match on grid drawings, colour and shape
-on varied ones). Saves model + processor in the standard HF layout with
-training_report.json (held-out accuracy), and example images. Deterministic for a seed with one thread.
+(--vision-varied-share; the rest grid drawings), lone shapes starting on the model's patch corners and moving
+freely by --jitter-ramp steps (a position curriculum: this ViT learns patch-aligned shapes far sooner), with a
+per-token loss naming the shape that reaches into each patch (--vision-dense-weight), and, as drawing costs
+more than a step of the tower, --vision-fresh new images per batch and the rest from a pool of mirrored recent
+ones; stage 2 trains the whole model (the vision tower at --vision-lr-factor of the rate) on chats about
+freshly drawn images until the validation captions reach --target (exact match on grid drawings, colour and
+shape on varied ones). Saves model + processor in the standard HF layout with training_report.json (held-out
+accuracy, CPU seconds, every argument), and example images. Deterministic for a seed with one thread;
+scripts/vision_goals.py scores the result on issue 15's goals.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import json
 import random
 import sys
 import time
+from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -42,7 +47,7 @@ from transformers import (  # noqa: E402
     SiglipVisionConfig,
 )
 
-from scripts.shape_variety import random_varied_scene, varied_sample  # noqa: E402
+from scripts.shape_variety import Layout, random_varied_scene, varied_layout  # noqa: E402
 from scripts.shapes import (  # noqa: E402
     ATTRIBUTE_VALUES,
     CAPTION_PROMPTS,
@@ -112,11 +117,13 @@ def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_
                                num_image_tokens=(image_size // patch_size) ** 2)
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE,
-                patch_size: int = PATCH_SIZE) -> DeepseekVLForConditionalGeneration:
-    """SigLIP vision tower + 4-layer Llama, about 1.45M parameters with the default 16 px patches."""
-    vision = SiglipVisionConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-                                num_attention_heads=4, image_size=image_size, patch_size=patch_size,
+VISION_TOWER = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4}
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+                tower: dict[str, int] | None = None) -> DeepseekVLForConditionalGeneration:
+    """SigLIP vision tower (VISION_TOWER, updated by `tower`) + 4-layer Llama, about 1.45M parameters by default."""
+    vision = SiglipVisionConfig(**{**VISION_TOWER, **(tower or {})}, image_size=image_size, patch_size=patch_size,
                                 vision_use_head=False)
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384,
                        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
@@ -147,24 +154,82 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
     return enc["input_ids"], labels
 
 
-def training_sample(rng: random.Random, varied_share: float, jitter: float = 1.0) -> tuple[ShapeScene, Image.Image]:
+def training_sample(rng: random.Random, varied_share: float, jitter: float = 1.0, lone: float = 0.3,
+                    plain: float = 0.3) -> tuple[ShapeScene, Image.Image]:
     """A fresh scene and its image: the grid drawing of scripts/shapes.py or, with probability varied_share,
-    a varied one (scripts/shape_variety.py; jitter < 1 pulls lone shapes toward patch corners).
-    Even draw seeds: never held out."""
+    a varied one (scripts/shape_variety.py; jitter < 1 pulls lone shapes toward patch corners; `lone` and
+    `plain` as in random_varied_scene). Even draw seeds: never held out."""
+    scene, image, _ = training_layout(rng, varied_share, jitter, lone, plain)
+    return scene, image
+
+
+def training_layout(rng: random.Random, varied_share: float, jitter: float = 1.0, lone: float = 0.3,
+                    plain: float = 0.3) -> tuple[ShapeScene, Image.Image, Layout | None]:
+    """training_sample, and the layout of a varied drawing (None for a grid one)."""
     if rng.random() < varied_share:
-        image, scene = varied_sample(random_varied_scene(rng), 2 * rng.getrandbits(31), jitter)
-        return scene, image
+        image, scene, layout = varied_layout(random_varied_scene(rng, lone, plain), 2 * rng.getrandbits(31), jitter)
+        return scene, image, layout
     scene = random_scene(rng)
-    return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31))
+    return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31)), None
+
+
+_MIRRORED = {"left": "right", "right": "left"}
+NO_SHAPE, IGNORED = len(ATTRIBUTE_VALUES["shape"]), -100  # dense labels: shape index, or background, or unknown
+
+
+def dense_labels(layout: Layout | None, shape: str, grid: int) -> torch.Tensor:
+    """Per image token (row by row): the scene's shape index where a shape reaches into the patch, NO_SHAPE
+    where none does, IGNORED everywhere for a grid drawing (no layout)."""
+    if layout is None:
+        return torch.full((grid * grid,), IGNORED)
+    index = ATTRIBUTE_VALUES["shape"].index(shape)
+    return torch.tensor([index if hit else NO_SHAPE for row in layout.patch_map(grid) for hit in row])
+
+
+class ImageStream:
+    """Stage 1's images as pixel tensors, with dense_labels. With `fresh`, each batch draws that many new images
+    and fills the rest from a pool of the last `pool` ones, each mirrored left-right half the time (a lone
+    shape's left and right swap); drawing costs more than a step of the tower, so this fits more steps in the
+    same time."""
+
+    def __init__(self, processor: DeepseekVLProcessor, rng: random.Random, args: argparse.Namespace):
+        self.processor, self.rng, self.args = processor, rng, args
+        self.grid = round(processor.num_image_tokens ** 0.5)
+        self.pool: deque[tuple[ShapeScene, torch.Tensor, torch.Tensor]] = deque(maxlen=max(1, args.vision_pool))
+
+    def _draw(self, n: int, jitter: float) -> tuple[list[ShapeScene], torch.Tensor, torch.Tensor]:
+        a = self.args
+        scenes, images, layouts = zip(*(training_layout(self.rng, a.vision_varied_share, jitter, a.vision_lone_share,
+                                                        a.vision_plain_share) for _ in range(n)), strict=True)
+        dense = torch.stack([dense_labels(lay, s.shape, self.grid) for s, lay in zip(scenes, layouts, strict=True)])
+        return list(scenes), self.processor.image_processor(images, return_tensors="pt")["pixel_values"], dense
+
+    def batch(self, size: int, jitter: float) -> tuple[list[ShapeScene], torch.Tensor, torch.Tensor]:
+        """`size` scenes, their pixels (batch, 3, side, side) and dense labels (batch, tokens)."""
+        if not self.args.vision_fresh:
+            return self._draw(size, jitter)
+        new = list(zip(*self._draw(min(size, self.args.vision_fresh), jitter), strict=True))
+        self.pool.extend(new)
+        picked = [*new, *(self.rng.choice(self.pool) for _ in range(size - len(new)))]
+        scenes, pixels, dense = [], [], []
+        for scene, image, labels in picked:
+            if self.rng.random() < 0.5:
+                scene = replace(scene, position=_MIRRORED.get(scene.position, scene.position))
+                image, labels = image.flip(-1), labels.view(self.grid, self.grid).flip(-1).reshape(-1)
+            scenes.append(scene)
+            pixels.append(image)
+            dense.append(labels)
+        return scenes, torch.stack(pixels), torch.stack(dense)
 
 
 def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int,
-                   varied_share: float) -> dict[str, torch.Tensor]:
-    """A right-padded batch of freshly drawn images and chats."""
-    images, ids, labels = [], [], []
+                   varied_share: float) -> tuple[dict[str, torch.Tensor], list[ShapeScene]]:
+    """A right-padded batch of freshly drawn images and chats, and the scenes they show."""
+    images, ids, labels, scenes = [], [], [], []
     for _ in range(size):
         scene, image = training_sample(rng, varied_share)
         images.append(image)
+        scenes.append(scene)
         tokens, targets = encode_chat(processor, conversation(scene, rng))
         ids.append(tokens)
         labels.append(targets)
@@ -175,55 +240,81 @@ def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int
         "attention_mask": torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in ids]),
         "labels": torch.tensor([t + [-100] * (width - len(t)) for t in labels]),
         "pixel_values": processor.image_processor(images, return_tensors="pt")["pixel_values"],
-    }
+    }, scenes
 
 
-def pretrain_vision(model, processor, args) -> dict:
+def attribute_heads(model, processor, dense: bool = False) -> torch.nn.ModuleDict:
+    """Throwaway linear heads, one per scene attribute on all image tokens ("slots") and on their mean, and
+    with `dense` one on each token for its dense_labels.
+
+    Per-slot heads learn fast; heads on the token mean push every token to carry the whole scene, so the LM
+    can read it with any attention pattern; the dense head tells each token which shape reaches into its patch.
+    """
+    hidden = model.config.text_config.hidden_size
+    heads = torch.nn.ModuleDict({f"{pool}_{a}": torch.nn.Linear(
+        hidden * (processor.num_image_tokens if pool == "slots" else 1), len(v))
+        for a, v in ATTRIBUTE_VALUES.items() for pool in ("slots", "mean")})
+    if dense:
+        heads["dense"] = torch.nn.Linear(hidden, NO_SHAPE + 1)
+    return heads
+
+
+def attribute_loss(heads: torch.nn.ModuleDict, tokens: torch.Tensor, scenes: list[ShapeScene],
+                   dense: torch.Tensor | None = None, dense_weight: float = 0.0,
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Summed cross-entropy of every head on image tokens (batch, tokens, hidden), the dense head's weighted by
+    `dense_weight`; the mean heads' accuracy."""
+    pooled = {"slots": tokens.flatten(1), "mean": tokens.mean(1)}
+    losses, hits = [], {}
+    if dense_weight and dense is not None and (dense != IGNORED).any():
+        logits = heads["dense"](tokens).flatten(0, 1)
+        losses.append(dense_weight * torch.nn.functional.cross_entropy(logits, dense.flatten(), ignore_index=IGNORED))
+    for attribute, values in ATTRIBUTE_VALUES.items():
+        target = torch.tensor([values.index(getattr(s, attribute)) for s in scenes])
+        for pool, features in pooled.items():
+            logits = heads[f"{pool}_{attribute}"](features)
+            losses.append(torch.nn.functional.cross_entropy(logits, target))
+        hits[attribute] = round((logits.argmax(-1) == target).float().mean().item(), 2)  # mean head
+    return sum(losses), hits  # type: ignore[return-value]
+
+
+def pretrain_vision(model, processor, args) -> tuple[dict, torch.nn.ModuleDict]:
     """Stage 1: fit the vision tower + aligner to the scene attributes through throwaway linear heads.
 
     Real DeepSeek-VL starts from a pretrained SigLIP; this is the tiny stand-in. A from-scratch LM
     learns to read image tokens far faster once those tokens already carry the attributes.
     """
     rng = random.Random(args.seed + PRETRAIN_SEED_STREAM)
-    hidden = model.config.text_config.hidden_size
-    # Per-slot heads learn fast; heads on the token mean push every token to carry the whole
-    # scene, so the LM can read it with any attention pattern.
-    heads = torch.nn.ModuleDict({f"{pool}_{a}": torch.nn.Linear(
-                                    hidden * (processor.num_image_tokens if pool == "slots" else 1), len(v))
-                                 for a, v in ATTRIBUTE_VALUES.items() for pool in ("slots", "mean")})
+    heads = attribute_heads(model, processor, dense=bool(args.vision_dense_weight))
     params = [*model.model.vision_model.parameters(), *model.model.aligner.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.vision_lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # warmup, then linear decay to a tenth
         optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / args.vision_steps))
-    start = time.time()
+    start, stream = time.time(), ImageStream(processor, rng, args)
     for step in range(1, args.vision_steps + 1):
         jitter = min(1.0, step / args.jitter_ramp) if args.jitter_ramp else 1.0  # position curriculum
-        scenes, images = zip(*(training_sample(rng, args.vision_varied_share, jitter)
-                               for _ in range(args.batch_size)), strict=True)
-        pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-        tokens = model.model.get_image_features(pixels).pooler_output  # (batch, tokens, hidden)
-        pooled = {"slots": tokens.flatten(1), "mean": tokens.mean(1)}
-        losses, hits = [], {}
-        for attribute, values in ATTRIBUTE_VALUES.items():
-            target = torch.tensor([values.index(getattr(s, attribute)) for s in scenes])
-            for pool, features in pooled.items():
-                logits = heads[f"{pool}_{attribute}"](features)
-                losses.append(torch.nn.functional.cross_entropy(logits, target))
-            hits[attribute] = round((logits.argmax(-1) == target).float().mean().item(), 2)  # mean head
-        sum(losses).backward()
+        scenes, pixels, dense = stream.batch(args.vision_batch_size, jitter)
+        loss, hits = attribute_loss(heads, model.model.get_image_features(pixels).pooler_output, scenes, dense,
+                                    args.vision_dense_weight)
+        loss.backward()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         if step % 50 == 0:
             print(f"vision step {step:4d}  batch accuracy {hits}  {time.time() - start:6.1f}s", flush=True)
-    return {"vision_steps": args.vision_steps, "vision_seconds": round(time.time() - start, 1)}
+    return {"vision_steps": args.vision_steps, "vision_seconds": round(time.time() - start, 1)}, heads
 
 
-def train(model, processor, args) -> dict:
-    """AdamW with warmup + cosine decay; stops early once validation captions reach the target."""
+def train(model, processor, args, heads: torch.nn.ModuleDict) -> dict:
+    """AdamW with warmup + cosine decay; stops early once validation captions reach the target.
+
+    With --aux-weight, stage 1's heads keep reading the image tokens of each batch: their loss, so weighted,
+    is added to the language model's, so the tower keeps (and goes on learning) the scene attributes.
+    """
     rng = random.Random(args.seed + TRAIN_SEED_STREAM)
     vision = list(model.model.vision_model.parameters())  # pretrained in stage 1: a gentler rate keeps its features
     rest = [p for p in model.parameters() if all(p is not v for v in vision)]
+    rest += list(heads.parameters()) if args.aux_weight else []
     optimizer = torch.optim.AdamW([{"params": rest}, {"params": vision, "lr": args.lr * args.vision_lr_factor}],
                                   lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = 50
@@ -233,7 +324,11 @@ def train(model, processor, args) -> dict:
     start, history = time.time(), []
     for step in range(1, args.steps + 1):
         model.train()
-        loss = model(**training_batch(processor, rng, args.batch_size, args.varied_share)).loss
+        batch, scenes = training_batch(processor, rng, args.batch_size, args.varied_share)
+        loss = model(**batch).loss
+        if args.aux_weight:
+            tokens = model.model.get_image_features(batch["pixel_values"]).pooler_output
+            loss = loss + args.aux_weight * attribute_loss(heads, tokens, scenes)[0]
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -254,6 +349,32 @@ def train(model, processor, args) -> dict:
     return {"steps": step, "train_seconds": round(time.time() - start, 1), "history": history}
 
 
+STAGE1_ARGS = ("seed", "vision_steps", "vision_varied_share", "vision_lone_share", "vision_plain_share",
+               "vision_batch_size", "vision_fresh", "vision_pool", "jitter_ramp", "vision_lr", "image_size",
+               "patch_size", "vision_width", "vision_mlp", "vision_layers", "vision_dense_weight")
+
+
+def cached_stage1(model, processor, args) -> tuple[dict, torch.nn.ModuleDict, float]:
+    """pretrain_vision, or its saved result from --stage1-cache when run with the same stage-1 arguments (to try
+    stage-2 settings faster; the saved run's CPU seconds still count). Returns (report, heads, cached CPU s)."""
+    key = {k: getattr(args, k) for k in STAGE1_ARGS}
+    path = args.stage1_cache
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=False)
+        if saved["key"] == key:
+            model.load_state_dict(saved["model"])
+            heads = attribute_heads(model, processor, dense=bool(args.vision_dense_weight))
+            heads.load_state_dict(saved["heads"])
+            print(f"stage 1 from {path} ({saved['cpu']:.0f} CPU-s)", flush=True)
+            return saved["report"], heads, saved["cpu"]
+    cpu = time.process_time()
+    report, heads = pretrain_vision(model, processor, args)
+    if path is not None:
+        torch.save({"key": key, "model": model.state_dict(), "heads": heads.state_dict(), "report": report,
+                    "cpu": time.process_time() - cpu}, path)
+    return report, heads, 0.0
+
+
 def save_examples(folder: Path, seed: int) -> list[str]:
     """Four example PNGs named by content, e.g. large_red_circle_left.png."""
     scenes = [ShapeScene("circle", "red", "large", 1, "left", "plain"),
@@ -272,16 +393,26 @@ def save_examples(folder: Path, seed: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=800, help="maximum stage-2 optimizer steps")
+    parser.add_argument("--steps", type=int, default=1350, help="maximum stage-2 optimizer steps")
     parser.add_argument("--out", type=Path, default=ROOT / "assets/models/deepseek-vl-tiny")
     parser.add_argument("--images", type=Path, default=ROOT / "assets/images")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16, help="stage 2's batch size")
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--vision-steps", type=int, default=4000, help="stage-1 vision pretraining steps")
-    parser.add_argument("--vision-varied-share", type=float, default=1.0,
+    parser.add_argument("--vision-steps", type=int, default=8500, help="stage-1 vision pretraining steps")
+    parser.add_argument("--vision-varied-share", type=float, default=0.7,
                         help="stage 1's share of images drawn by scripts/shape_variety.py")
-    parser.add_argument("--jitter-ramp", type=int, default=2000,
+    parser.add_argument("--vision-lone-share", type=float, default=0.3,
+                        help="stage 1: share of varied scenes made a lone shape (on top of a third by chance)")
+    parser.add_argument("--vision-plain-share", type=float, default=0.3,
+                        help="stage 1: share of varied scenes put on a plain background (on top of a third by chance)")
+    parser.add_argument("--vision-batch-size", type=int, default=32)
+    parser.add_argument("--vision-dense-weight", type=float, default=1.0,
+                        help="stage 1: weight of a per-token loss naming the shape that reaches into each patch")
+    parser.add_argument("--vision-fresh", type=int, default=8,
+                        help="stage 1: new images per batch, the rest from a pool of recent ones (0: all new)")
+    parser.add_argument("--vision-pool", type=int, default=4096, help="stage 1: images kept for --vision-fresh")
+    parser.add_argument("--jitter-ramp", type=int, default=4250,
                         help="stage-1 steps over which lone varied shapes move from patch corners to anywhere")
     parser.add_argument("--vision-lr-factor", type=float, default=0.3,
                         help="stage 2's learning rate for the vision tower, relative to --lr")
@@ -290,7 +421,14 @@ def main() -> None:
     parser.add_argument("--varied-share", type=float, default=0.5,
                         help="share of training images drawn by scripts/shape_variety.py")
     parser.add_argument("--vision-lr", type=float, default=2e-3)
-    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--vision-width", type=int, default=VISION_TOWER["hidden_size"])
+    parser.add_argument("--vision-mlp", type=int, default=VISION_TOWER["intermediate_size"])
+    parser.add_argument("--vision-layers", type=int, default=VISION_TOWER["num_hidden_layers"])
+    parser.add_argument("--stage1-cache", type=Path, default=None,
+                        help="save stage 1's result here, or reuse it if saved with the same stage-1 arguments")
+    parser.add_argument("--aux-weight", type=float, default=0.0,
+                        help="stage 2: weight of stage 1's attribute loss on the image tokens (0: off)")
+    parser.add_argument("--eval-every", type=int, default=450)
     parser.add_argument("--target", type=float, default=0.95, help="validation exact match to stop at")
     args = parser.parse_args()
 
@@ -298,13 +436,16 @@ def main() -> None:
     torch.manual_seed(args.seed)
     tokenizer = build_tokenizer(args.seed)
     processor = build_processor(tokenizer, args.image_size, args.patch_size)
-    model = build_model(tokenizer, args.image_size, args.patch_size)
+    model = build_model(tokenizer, args.image_size, args.patch_size, {"hidden_size": args.vision_width,
+                        "intermediate_size": args.vision_mlp, "num_hidden_layers": args.vision_layers})
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters, vocab {len(tokenizer)}, image token id {model.config.image_token_id}")
 
     wall, cpu = time.time(), time.process_time()
-    run = {**pretrain_vision(model, processor, args), **train(model, processor, args)}
-    run.update(total_wall_seconds=round(time.time() - wall, 1), total_cpu_seconds=round(time.process_time() - cpu, 1))
+    stage1, heads, cached_cpu = cached_stage1(model, processor, args)
+    run = {**stage1, **train(model, processor, args, heads)}
+    run.update(total_wall_seconds=round(time.time() - wall, 1),
+               total_cpu_seconds=round(time.process_time() - cpu + cached_cpu, 1))
     model.eval()
     test = evaluate_captions(model, processor, n=200, seed=args.seed + TEST_SEED)
     model.save_pretrained(args.out)
@@ -312,7 +453,8 @@ def main() -> None:
     report = {"seed": args.seed, "parameters": n_params, "image_size": args.image_size, "patch_size": args.patch_size,
               "num_image_tokens": processor.num_image_tokens, "image_token_id": model.config.image_token_id,
               "batch_size": args.batch_size, "lr": args.lr,
-              "arguments": {k: v for k, v in vars(args).items() if k not in ("out", "images")}, **run, "heldout": test}
+              "arguments": {k: v for k, v in vars(args).items() if k not in ("out", "images", "stage1_cache")},
+              **run, "heldout": test}
     (args.out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
     report["examples_saved"] = save_examples(args.images, args.seed)
     print(json.dumps({k: report[k] for k in ("steps", "train_seconds", "heldout", "examples_saved")}, indent=2))

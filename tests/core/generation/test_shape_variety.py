@@ -1,11 +1,17 @@
 """The training generator's position curriculum (scripts/shape_variety.py): jitter 0 puts a lone shape on a patch
-corner of the model's padded, resized view; jitter 1 leaves it where it was drawn."""
+corner of the model's padded, resized view; jitter 1 leaves it where it was drawn. Its layouts' patch maps (the
+dense labels of stage 1), and stage 1's pool of mirrored images (scripts/train_vision_model.py)."""
 
 from __future__ import annotations
 
-import pytest
+import argparse
+import random
 
-from scripts.shape_variety import _toward_patch_corners
+import pytest
+import torch
+
+from scripts.shape_variety import Layout, _toward_patch_corners
+from scripts.train_vision_model import ImageStream, build_processor, build_tokenizer
 
 
 @pytest.mark.parametrize("size", [(200, 100), (90, 180), (128, 128)])
@@ -22,3 +28,32 @@ def test_jitter_one_keeps_the_drawn_centre_and_a_big_shape_stays_inside():
     assert _toward_patch_corners([(41.0, 27.0)], 5.0, (100, 60), 1.0, grid=4) == [(41.0, 27.0)]
     [(x, y)] = _toward_patch_corners([(50.0, 30.0)], 28.0, (100, 60), 0.0, grid=4)
     assert 29 <= x <= 71 and 29 <= y <= 31
+
+
+def test_patch_map_marks_the_patches_a_lone_shape_reaches_in_the_padded_view():
+    # A 100 x 200 canvas is padded to 200 x 200 (50 px each side): patches are 50 px; a shape at canvas
+    # (25, 60) sits at view (75, 60), inside patch row 1, column 1, and reaches 10 px into row 0 above.
+    layout = Layout((100, 200), 14.0, [(25.0, 60.0)])
+    assert layout.patch_map(4) == [[False, True, False, False], [False, True, False, False],
+                                   [False, False, False, False], [False, False, False, False]]
+    assert layout.patch_map(4, reach=0.5) == [[False] * 4, [False, True, False, False], [False] * 4, [False] * 4]
+
+
+def test_mirrored_pool_images_swap_left_and_right_and_flip_their_dense_labels():
+    processor = build_processor(build_tokenizer(0))
+    args = argparse.Namespace(vision_varied_share=1.0, vision_lone_share=1.0, vision_plain_share=0.0,
+                              vision_fresh=4, vision_pool=4)
+    stream = ImageStream(processor, random.Random(7), args)
+    drawn, seen = [], []
+    for _ in range(6):
+        scenes, pixels, dense = stream.batch(8, 1.0)
+        drawn += [(s, p, d) for s, p, d in zip(scenes[:4], pixels[:4], dense[:4], strict=True)]
+        seen += list(zip(scenes, pixels, dense, strict=True))
+    flipped = 0
+    for scene, pixels, dense in seen:
+        for original, original_pixels, original_dense in drawn:
+            if torch.equal(pixels, original_pixels.flip(-1)) and not torch.equal(pixels, original_pixels):
+                flipped += 1
+                assert scene.position == {"left": "right", "right": "left"}.get(original.position, original.position)
+                assert torch.equal(dense.view(4, 4), original_dense.view(4, 4).flip(-1))
+    assert flipped > 0
