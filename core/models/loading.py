@@ -11,9 +11,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
 from core.errors import ModelUnavailableError, OutOfMemoryError
+from core.models import decode_attention
 from core.models.catalog import CatalogEntry
 from core.models.hardware import Hardware, Precision, torch_dtype
 from core.models.memory import model_bytes
+
+decode_attention.install()  # every model this app loads decodes with it on the CPU (see the module)
 
 
 @dataclass(frozen=True)
