@@ -40,6 +40,21 @@ def report_stage(name: str) -> None:
         board.current = name
 
 
+def start_on_own_thread(work: Callable[[], T], name: str) -> Future[T]:
+    """work() started on a new daemon thread (this context copied, so report_stage and progress callbacks reach
+    their request); its result, or its exception, arrives in the Future."""
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(work())
+        except BaseException as exc:  # handed to whoever waits on the Future
+            done.set_exception(exc)
+
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True).start()
+    return done
+
+
 class WatchedLoad(Generic[T]):
     """work() started on a short-lived thread of its own (a waiter that leaves, e.g. on Stop, leaves it running)
     with report_stage() inside it writing to .board; the waiter follows it through ticks(), then takes result()."""
@@ -47,15 +62,7 @@ class WatchedLoad(Generic[T]):
     def __init__(self, work: Callable[[], T], name: str, stage: str = "") -> None:
         self.board = StageBoard(stage)
         self.started = time.perf_counter()
-        self._done: Future[T] = Future()
-        threading.Thread(target=contextvars.copy_context().run, args=(self._run, work), name=name,
-                         daemon=True).start()
-
-    def _run(self, work: Callable[[], T]) -> None:
-        try:
-            self._done.set_result(self.board.watching(work))
-        except BaseException as exc:  # handed to the waiter by result()
-            self._done.set_exception(exc)
+        self._done = start_on_own_thread(lambda: self.board.watching(work), name)
 
     @property
     def elapsed_s(self) -> float:

@@ -10,12 +10,12 @@ its pool.
 
 from __future__ import annotations
 
-import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import TypeVar
+
+from core.quant.stages import start_on_own_thread
 
 T = TypeVar("T")
 _POLL_S = 0.1  # how often a producer blocked on a full hand-over checks whether its consumer left
@@ -24,18 +24,7 @@ _POLL_S = 0.1  # how often a producer blocked on a full hand-over checks whether
 def call_on_own_thread(work: Callable[[], T], name: str) -> T:
     """work() on a new thread (this context copied, so progress callbacks still reach their request), waited for
     here; its exception is raised here."""
-    done: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(work())
-        except BaseException as exc:  # handed to the caller below
-            done.set_exception(exc)
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
-    thread.start()
-    thread.join()
-    return done.result()
+    return start_on_own_thread(work, name).result()
 
 
 def iterate_on_own_thread(make: Callable[[], Iterator[T]], name: str) -> Iterator[T]:
@@ -57,8 +46,7 @@ def iterate_on_own_thread(make: Callable[[], Iterator[T]], name: str) -> Iterato
         finally:
             getattr(items, "close", lambda: None)()
 
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,), name=name, daemon=True)
-    thread.start()
+    produced = start_on_own_thread(produce, name)
     try:
         while True:
             kind, value = handover.get()
@@ -69,7 +57,7 @@ def iterate_on_own_thread(make: Callable[[], Iterator[T]], name: str) -> Iterato
             yield value  # type: ignore[misc]
     finally:
         left.set()
-        thread.join()
+        produced.result()  # the producer has closed its iterator
 
 
 def _hand(handover: queue.Queue[tuple[str, object]], message: tuple[str, object], left: threading.Event) -> bool:
