@@ -171,9 +171,8 @@ def tied_head(model: nn.Module) -> bool:
 
 
 def head_is_quantized(model: nn.Module) -> bool:
-    """Whether model's lm_head is a quantized linear layer (quantize_head's work), not a plain nn.Linear."""
-    head = getattr(model, "lm_head", None)
-    return isinstance(head, Int8DynamicLinear) or (isinstance(head, nn.Linear) and type(head) is not nn.Linear)
+    """Whether model's lm_head is quantize_head's work (an Int8DynamicLinear), not a plain nn.Linear."""
+    return isinstance(getattr(model, "lm_head", None), Int8DynamicLinear)
 
 
 def quantize_head(model: nn.Module, precision: str, device: str) -> bool:
