@@ -184,10 +184,6 @@ class Batcher:
                     state = None
                     self._fail(rows, exc)
 
-    def _advance(self, state: BatchState | None, new: list[Row]) -> BatchState | None:
-        """Admit new rows (one prefill), then one decode step for all; returns the rows still going."""
-        return self._step(self._admit(state, new))
-
     def _admit(self, state: BatchState | None, new: list[Row]) -> BatchState | None:
         """Prefill new rows in one pass and add them to the batch; the rows going on (None: none)."""
         new = [r for r in new if not self._finish_if_done(r)]

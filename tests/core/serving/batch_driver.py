@@ -58,11 +58,11 @@ def drive(batcher: Batcher, rows: list[Row], joins: dict[int, list[Row]] | None 
     joins, sizes, step = joins or {}, [], 0
     state = None
     with torch.inference_mode():
-        state = batcher._advance(None, rows)
+        state = batcher._step(batcher._admit(None, rows))  # as the scheduler: one prefill, one step
         while state is not None or any(k > step for k in joins):
             step += 1
             sizes.append(len(state.rows) if state is not None else 0)
-            state = batcher._advance(state, joins.get(step, []))
+            state = batcher._step(batcher._admit(state, joins.get(step, [])))
     return sizes
 
 
