@@ -116,7 +116,9 @@ def test_an_error_leaves_conversation_meter_and_typed_text(page):  # after the k
 
 
 def plain(text: str) -> str:
-    return re.sub(r"[_*`\s]+", " ", text).strip()
+    """Text with Markdown's emphasis marks dropped (not turned into spaces: a cut answer ending in '"__dict' renders
+    the marks as typed, the continued one renders '"__dict__"' as a bold 'dict') and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"[_*`]+", "", text)).strip()
 
 
 def test_regenerate_samples_anew_and_undo_gives_the_message_back(page):  # after the error test
