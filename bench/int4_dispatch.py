@@ -1,9 +1,11 @@
-"""CPU int4 decode with torchao's linear (tensor-subclass dispatch) vs Int4PackedLinear (ATen's kernel called directly).
+"""CPU int4 decode with torchao's linear (tensor-subclass dispatch), Int4PackedLinear (ATen's kernel called directly)
+and Int4SiblingLinear (q, k and v in one such call).
 
 Run: flock /tmp/bigmem.lock .venv/bin/python -m bench.int4_dispatch [--layers 28] [--rounds 3]
 Loads bench/realsize_models.py's Qwen2 at R1-Distill-1.5B's width through the app's int4 loader, then times greedy
-decode steps after a 32-token prompt with every int4 layer as Int4PackedLinear and as a plain nn.Linear (torchao's
-dispatch), in interleaved rounds in one process; prints the best round of each and the ratio.
+decode steps after a 32-token prompt with every int4 layer as a plain nn.Linear (torchao's dispatch), as
+Int4PackedLinear, and as the app serves it (q, k and v as Int4SiblingLinear), in interleaved rounds in one process;
+prints the best round of each and the ratios.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench.threads import on_fresh_thread  # noqa: E402
 from core.models.catalog import Catalog  # noqa: E402
 from core.models.hardware import detect_hardware  # noqa: E402
 from core.quant.int4_linear import Int4PackedLinear  # noqa: E402
+from core.quant.int4_siblings import Int4SiblingLinear  # noqa: E402
 from core.serving.registry import ModelRegistry  # noqa: E402
 
 
@@ -35,18 +38,20 @@ def main() -> None:
     model_entry = entry(spec, checkpoint(spec, args.layers))
     registry = ModelRegistry(Catalog((model_entry,)), detect_hardware())
     model = on_fresh_thread(lambda: registry.get(model_entry.model_id, "int4")).model
-    layers = [m for m in model.modules() if type(m) is Int4PackedLinear]
-    best = {"torchao dispatch": 0.0, "Int4PackedLinear": 0.0}
+    layers = {m: type(m) for m in model.modules() if isinstance(m, Int4PackedLinear)}
+    variants = {"torchao dispatch": lambda cls: nn.Linear, "Int4PackedLinear": lambda cls: Int4PackedLinear,
+                "one q/k/v call": lambda cls: cls}
+    best = dict.fromkeys(variants, 0.0)
     for _ in range(args.rounds):
-        for name, cls in (("torchao dispatch", nn.Linear), ("Int4PackedLinear", Int4PackedLinear)):
-            for layer in layers:
-                layer.__class__ = cls
+        for name, class_for in variants.items():
+            for layer, served in layers.items():
+                layer.__class__ = class_for(served)
             best[name] = max(best[name], on_fresh_thread(lambda: decode_rate(model, 32, 12)))
-    print(f"{model_entry.model_id}, {args.layers} layers, int4, {len(layers)} int4 layers, greedy decode after 32 "
-          f"tokens, best of {args.rounds} interleaved rounds: torchao dispatch {best['torchao dispatch']:.2f} tok/s, "
-          f"Int4PackedLinear {best['Int4PackedLinear']:.2f} tok/s "
-          f"({best['Int4PackedLinear'] / best['torchao dispatch']:.3f}x)")
-
+    base = best["torchao dispatch"]
+    rates = ", ".join(f"{name} {rate:.2f} tok/s ({rate / base:.3f}x)" for name, rate in best.items())
+    siblings = sum(cls is Int4SiblingLinear for cls in layers.values())
+    print(f"{model_entry.model_id}, {args.layers} layers, int4, {len(layers)} int4 layers ({siblings} of them q/k/v), "
+          f"greedy decode after 32 tokens, best of {args.rounds} interleaved rounds: {rates}")
 
 if __name__ == "__main__":
     main()

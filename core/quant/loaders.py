@@ -20,6 +20,7 @@ from core.models.loading import LoadedModel, ModelKey, load_text_side, load_with
 from core.models.memory import model_bytes
 from core.quant import gptq
 from core.quant.int4_linear import call_int4_directly
+from core.quant.int4_siblings import share_sibling_products
 from core.quant.kernels import (
     Kernel,
     head_is_quantized,
@@ -60,6 +61,7 @@ def load_packed(entry: CatalogEntry, precision: Precision, hardware: Hardware, k
                 backend=kernel.library)
         quantize_head(language_part(loaded.model), precision.value, hardware.device)  # the streamed load did it
         call_int4_directly(loaded.model)  # CPU int4: ATen's kernel without torchao's per-call dispatch
+        share_sibling_products(loaded.model)  # CPU int4: q, k and v in one kernel call
     except torch.OutOfMemoryError as exc:
         raise OutOfMemoryError(f"Not enough memory to quantize {entry.model_id} to {precision.value}.") from exc
     gc.collect()  # the full-precision tensors a quantizer replaced
