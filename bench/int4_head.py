@@ -1,13 +1,13 @@
 """What the 8-bit output layer gives our CPU int4: decode speed and KL with lm_head in bf16, quanto int8 and
-the app's int8 (int8 weights x int8 activations per token, torch._int_mm).
+the app's int8 (int8 weights x int8 activations per token, multiplied by torch._int_mm or by FBGEMM).
 
 Run: .venv/bin/python -m bench.int4_head [--layers 6] [--tokens 32]
 Loads bench/gguf.py's Llama at deepseek-coder-1.3b's width through the app's layer-by-layer int4 loader but with
 lm_head left in bf16 (as the app served it before issue 18), then gives lm_head each treatment in turn: quanto's
 weight-only int8 (bf16 activations, ATen's _weight_int8pack_mm: what the app used before) and the app's own
-(kernels.quantize_head: Int8DynamicLinear). Each is timed with greedy `generate` (best of 3, one run, every head
-from the same bf16 weights) and its next-token distributions at the last 8 positions compared with the bf16 head's
-(KL). llama.cpp's Q4_0 stores its output layer in Q6_K.
+(kernels.quantize_head: Int8DynamicLinear, multiplied by torch._int_mm and by FBGEMM). Each is timed with greedy
+`generate` (best of 3, one run, every head from the same bf16 weights) and its next-token distributions at the last 8
+positions compared with the bf16 head's (KL). llama.cpp's Q4_0 stores its output layer in Q6_K.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bench.gguf import build_checkpoint
-from core.quant import kernels, streaming
+from core.quant import fbgemm_int8, kernels, streaming
 
 
 def decode_rate(model: nn.Module, ids: torch.Tensor, tokens: int) -> float:
@@ -60,11 +60,22 @@ def main() -> None:
     quanto = decode_rate(model, ids, args.tokens)
     print(f"  lm_head quanto int8 (_weight_int8pack_mm): {quanto:6.2f} tok/s ({quanto / before:.2f}x bf16); "
           f"KL vs bf16 {kl(last_logits(model, ids), reference):.2e}")
-    model.lm_head = bf16_head
-    assert kernels.quantize_head(model, "int4", "cpu")
-    after = decode_rate(model, ids, args.tokens)
-    print(f"  lm_head the app's int8 (torch._int_mm)  : {after:6.2f} tok/s ({after / before:.2f}x bf16, "
-          f"{after / quanto:.2f}x quanto); KL vs bf16 {kl(last_logits(model, ids), reference):.2e}")
+    rates = {}
+    for name, fbgemm in (("torch._int_mm", False), ("FBGEMM", True)):
+        if fbgemm and not fbgemm_int8.available():
+            continue
+        model.lm_head = bf16_head
+        available = fbgemm_int8.available
+        fbgemm_int8.available = lambda fbgemm=fbgemm: fbgemm  # the app picks FBGEMM where torch has it
+        try:
+            assert kernels.quantize_head(model, "int4", "cpu")
+        finally:
+            fbgemm_int8.available = available
+        rates[name] = decode_rate(model, ids, args.tokens)
+        print(f"  lm_head the app's int8 ({name:13}): {rates[name]:6.2f} tok/s ({rates[name] / before:.2f}x bf16, "
+              f"{rates[name] / quanto:.2f}x quanto); KL vs bf16 {kl(last_logits(model, ids), reference):.2e}")
+    if len(rates) == 2:
+        print(f"  FBGEMM / torch._int_mm: {rates['FBGEMM'] / rates['torch._int_mm']:.3f}x")
 
 
 def kl(changed: torch.Tensor, reference: torch.Tensor) -> float:

@@ -18,6 +18,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
 from core.models.native_memory import trim
+from core.quant.int8_linear import packed_elsewhere
 from core.quant.kernels import SKIP, quantize_head, quantize_linear
 
 CHUNK_BYTES = 32 * 2**20  # what one read holds in the checkpoint's dtype before it is cast
@@ -105,7 +106,7 @@ def load_streaming(folder: Path, dtype: torch.dtype, quantize: Callable[[nn.Modu
                 # resident size grows to ~2x the quantized model while loading (2.2 GB vs 1.1 GB for 1.0 GB int8)
                 trim()
     model.tie_weights()
-    if any(p.is_meta for p in model.parameters()):
+    if any(p.is_meta for m in model.modules() if not packed_elsewhere(m) for p in m.parameters(recurse=False)):
         raise ValueError(f"the checkpoint in {folder} lacks some weights")
     generation = folder / "generation_config.json"
     if generation.exists():

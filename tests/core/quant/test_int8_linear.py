@@ -1,11 +1,14 @@
-"""Int8DynamicLinear, CPU int4's lm_head: int8 rows x int8 activations per token, rescaled."""
+"""Int8DynamicLinear, CPU int4's lm_head: int8 rows x int8 activations per token, rescaled (FBGEMM or torch._int_mm)."""
 
 import pytest
 import torch
 from torch import nn
 
+from core.quant import fbgemm_int8
 from core.quant.int8_linear import Int8DynamicLinear
 from core.quant.weights import weight_report
+
+needs_fbgemm = pytest.mark.skipif(not fbgemm_int8.available(), reason="this torch build has no FBGEMM")
 
 
 @pytest.fixture
@@ -14,14 +17,58 @@ def linear() -> nn.Linear:
     return nn.Linear(96, 1000, bias=True)
 
 
-def test_rows_quantized_in_chunks_equal_the_whole_weight_at_once(linear: nn.Linear) -> None:
+@pytest.fixture
+def plain_int_mm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Int8DynamicLinear as built where torch has no FBGEMM: plain int8 rows through torch._int_mm."""
+    monkeypatch.setattr(fbgemm_int8, "available", lambda: False)
+
+
+def test_rows_quantized_in_chunks_equal_the_whole_weight_at_once(linear: nn.Linear, plain_int_mm: None) -> None:
     whole = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**30)
     chunked = Int8DynamicLinear.from_linear(linear, chunk_bytes=37 * 96 * 4)  # 37 rows a chunk, the last one short
-    assert torch.equal(whole.weight, chunked.weight) and torch.equal(whole.scale, chunked.scale)
+    assert whole.packed is None and torch.equal(whole.weight, chunked.weight)
+    assert torch.equal(whole.scale, chunked.scale)
     assert whole.weight.dtype == torch.int8 and int(whole.weight.abs().max()) == 127  # each row spans the range
 
 
-def test_it_computes_the_linear_within_int8_rounding(linear: nn.Linear) -> None:
+@needs_fbgemm
+def test_packed_in_pieces_gives_the_whole_packs_outputs(linear: nn.Linear) -> None:
+    whole = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**30)
+    pieces = Int8DynamicLinear.from_linear(linear, chunk_bytes=37 * 96 * 4, piece_bytes=300 * 96)  # 4 pieces
+    assert len(whole.packed) == 1 and len(pieces.packed) == 4 and torch.equal(whole.scale, pieces.scale)
+    assert whole.weight.device.type == "meta" and whole.weight.dtype == torch.int8  # FBGEMM holds the rows
+    x = torch.randn(3, 96)
+    with torch.inference_mode():
+        assert torch.equal(whole(x), pieces(x))
+
+
+@needs_fbgemm
+def test_a_token_gets_the_same_logits_alone_and_in_any_batch(linear: nn.Linear) -> None:
+    head = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**20)
+    torch.manual_seed(1)
+    token, others = torch.randn(1, 96), torch.randn(5, 96) * torch.tensor([[0.01], [1], [30], [-4], [0]])
+    with torch.inference_mode():
+        alone, batched = head(token), head(torch.cat([others[:2], token, others[2:]]))
+    assert torch.equal(alone[0], batched[2])
+
+
+@needs_fbgemm
+def test_fbgemm_and_int_mm_agree_within_int8_rounding(linear: nn.Linear, monkeypatch: pytest.MonkeyPatch) -> None:
+    packed = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**20)
+    monkeypatch.setattr(fbgemm_int8, "available", lambda: False)
+    plain = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**20)
+    x = torch.randn(4, 96)
+    with torch.inference_mode():
+        a, b = packed(x), plain(x)
+    assert torch.equal(packed.scale, plain.scale) and float((a - b).norm() / b.norm()) < 0.01
+    assert torch.equal(packed.state_dict()["weight"], plain.weight)  # the packed rows, unpacked for a state dict
+
+
+@pytest.mark.parametrize("multiply", ["fbgemm", "int_mm"])
+def test_it_computes_the_linear_within_int8_rounding(linear: nn.Linear, multiply: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    if multiply == "int_mm":
+        monkeypatch.setattr(fbgemm_int8, "available", lambda: False)
     head = Int8DynamicLinear.from_linear(linear, chunk_bytes=2**20)
     x = torch.randn(2, 5, 96)
     with torch.inference_mode():

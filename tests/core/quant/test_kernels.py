@@ -4,7 +4,7 @@ import torch
 
 from core.models.catalog import default_catalog
 from core.models.hardware import Precision
-from core.quant import kernels
+from core.quant import fbgemm_int8, kernels
 from core.quant.backends import BACKENDS, available_precisions, kernel_of
 from core.quant.kernels import HEAD_INT8, head_kernel, int4_group, unfit_layers
 from tests.conftest import DENSE_MODEL, TEXT_MODEL
@@ -51,7 +51,8 @@ def test_dense_int4_quantizes_while_loading_with_the_tables_kernel(registry):
 
 
 def test_only_cpu_int4_gives_the_head_its_own_int8_kernel():
-    assert head_kernel("int4", "cpu") is HEAD_INT8 and "_int_mm" in HEAD_INT8.name
+    multiply = "FBGEMM" if fbgemm_int8.available() else "torch._int_mm"
+    assert head_kernel("int4", "cpu") is HEAD_INT8 and multiply in HEAD_INT8.name
     assert head_kernel("int4", "cuda") is None and head_kernel("int8", "cpu") is None
 
 
