@@ -22,15 +22,20 @@ def reference(query, key, value, mask, scaling):
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "float"])
-def test_one_token_matches_sdpa_with_grouped_heads_and_padding(mask_kind):
+@pytest.mark.parametrize("length", [9, decode_attention.SHORT_CONTEXT + 7])  # float32 matmuls, then the model's dtype
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_one_token_matches_sdpa_with_grouped_heads_and_padding(mask_kind, length, dtype):
     torch.manual_seed(0)
-    query, key, value = torch.randn(2, 6, 1, 16), torch.randn(2, 2, 9, 16), torch.randn(2, 2, 9, 12)
-    keep = torch.ones(2, 1, 1, 9, dtype=torch.bool)
+    query, key, value = (torch.randn(2, 6, 1, 16), torch.randn(2, 2, length, 16), torch.randn(2, 2, length, 12))
+    keep = torch.ones(2, 1, 1, length, dtype=torch.bool)
     keep[1, ..., :4] = False  # the second row is left-padded
-    mask = {"none": None, "bool": keep, "float": torch.zeros(2, 1, 1, 9).masked_fill(~keep, float("-inf"))}[mask_kind]
-    got, weights = decode_attention.attention(Heads(), query, key, value, mask, scaling=0.3)
-    assert weights is None and got.shape == (2, 1, 6, 12)
-    assert torch.allclose(got, reference(query, key, value, mask, 0.3), atol=1e-5)
+    mask = {"none": None, "bool": keep,
+            "float": torch.zeros(2, 1, 1, length).masked_fill(~keep, float("-inf"))}[mask_kind]
+    got, weights = decode_attention.attention(Heads(), query.to(dtype), key.to(dtype), value.to(dtype), mask,
+                                              scaling=0.3)
+    assert weights is None and got.shape == (2, 1, 6, 12) and got.dtype == dtype
+    expected = reference(*(t.to(dtype).float() for t in (query, key, value)), mask, 0.3)  # the same inputs, in fp32
+    assert torch.allclose(got.float(), expected, atol=1e-5 if dtype == torch.float32 else 2e-2)
 
 
 def test_several_query_tokens_go_to_transformers_own_sdpa():
