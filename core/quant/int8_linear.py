@@ -15,7 +15,8 @@ from torch import nn
 from core.quant import fbgemm_int8
 
 INT8_MAX = 127.0
-PIECE_BYTES = 64 * 2**20  # int8 rows packed for FBGEMM at a time (packing copies them once)
+PIECE_BYTES = 16 * 2**20  # int8 rows packed for FBGEMM at a time: packing copies them once (129,280 x 1,536 took
+# 4.96 ms a token in 16 MB pieces, 5.27 in 64 MB, 7.08 in one)
 
 
 class Int8DynamicLinear(nn.Module):
