@@ -24,6 +24,14 @@ def attention(widths: tuple[int, int, int], bias: bool) -> nn.Module:
     return module
 
 
+def shared_copy(widths: tuple[int, int, int], bias: bool) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """Separate projections, a copy sharing one product, and two inputs."""
+    separate = attention(widths, bias)
+    shared = copy.deepcopy(separate)
+    assert share_sibling_products(shared) == 1
+    return separate, shared, torch.randn(3, 256, dtype=torch.bfloat16), torch.randn(3, 256, dtype=torch.bfloat16)
+
+
 def projections(module: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     with torch.inference_mode():
         return [module.q_proj(x), module.k_proj(x), module.v_proj(x)]
@@ -31,9 +39,7 @@ def projections(module: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_one_call_gives_each_projection_exactly(bias):
-    separate = attention((192, 64, 64), bias)
-    shared = copy.deepcopy(separate)
-    assert share_sibling_products(shared) == 1
+    separate, shared, _, _ = shared_copy((192, 64, 64), bias)
     assert all(type(getattr(shared, n)) is Int4SiblingLinear for n in ("q_proj", "k_proj", "v_proj"))
     for x in (torch.randn(1, 1, 256, dtype=torch.bfloat16), torch.randn(2, 7, 256, dtype=torch.bfloat16)):
         for a, b in zip(projections(shared, x), projections(separate, x), strict=True):
@@ -42,10 +48,7 @@ def test_one_call_gives_each_projection_exactly(bias):
 
 
 def test_each_projection_alone_and_its_own_weight_stay_right():
-    separate = attention((128, 64, 64), bias=True)
-    shared = copy.deepcopy(separate)
-    share_sibling_products(shared)
-    x, y = torch.randn(3, 256, dtype=torch.bfloat16), torch.randn(3, 256, dtype=torch.bfloat16)
+    separate, shared, x, y = shared_copy((128, 64, 64), bias=True)
     with torch.inference_mode():
         assert torch.equal(shared.k_proj(x), separate.k_proj(x))  # no product for x yet
         assert torch.equal(shared.v_proj(y), separate.v_proj(y))  # another input: a new product
@@ -54,10 +57,7 @@ def test_each_projection_alone_and_its_own_weight_stay_right():
 
 
 def test_threads_keep_their_own_products():
-    separate = attention((128, 64, 64), bias=False)
-    shared = copy.deepcopy(separate)
-    share_sibling_products(shared)
-    x, y = torch.randn(2, 256, dtype=torch.bfloat16), torch.randn(2, 256, dtype=torch.bfloat16)
+    separate, shared, x, y = shared_copy((128, 64, 64), bias=False)
     with torch.inference_mode():
         q = shared.q_proj(x)  # this thread's product is for x
         other: list[torch.Tensor] = []
