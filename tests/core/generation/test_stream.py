@@ -86,3 +86,21 @@ def test_context_cap_from_config_bounds_the_window(deepseek):
     stream = stream_chat(deepseek, ChatRequest("Summarise.", document="word " * 3000), GREEDY,
                          threading.Event(), max_context_tokens=512)
     assert stream.plan.window == 512 and stream.plan.prompt_tokens <= 512 - 40 and stream.plan.trimmed
+
+
+def test_the_first_tokens_text_is_handed_over_before_its_word_ends(deepseek):
+    from core.generation.stream import MeteredStreamer
+
+    tokenizer = deepseek.tokenizer
+    words = tokenizer("Thequickanswer, then more words here", add_special_tokens=False).input_ids
+    assert " " not in tokenizer.decode(words[:2])  # the first token is part of a longer word
+    streamer = MeteredStreamer(tokenizer, timeout=1.0, handoff_s=0.0)
+    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt: skipped
+    streamer.put(torch.tensor([words[0]]))
+    first = streamer.text_queue.get(timeout=1)  # transformers alone would wait for the next word to begin
+    assert first == tokenizer.decode(words[:1]) != ""
+    for token in words[1:]:
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    chunks = [first, *iter(streamer.text_queue.get, streamer.stop_signal)]
+    assert "".join(chunks) == tokenizer.decode(words)  # nothing repeated or lost after the early hand-over
