@@ -53,7 +53,7 @@ def unpack(pieces: list[torch.ScriptObject]) -> torch.Tensor:
 def multiply(x: torch.Tensor, pieces: list[torch.ScriptObject]) -> torch.Tensor:
     """x (tokens, in) float32 times the packed pieces' rows, side by side: (tokens, out) float32."""
     norm = x.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
-    sentinel = torch.zeros(1, x.shape[1])
+    sentinel = torch.zeros(1, x.shape[1], dtype=torch.float32)  # explicit: a load elsewhere may change the default
     sentinel[0, 0], sentinel[0, -1] = 1.0, -1.0
     rows = torch.cat([x / norm, sentinel])
     out = [torch.ops.quantized.linear_dynamic(rows, piece, _reduce_range()) for piece in pieces]

@@ -26,11 +26,15 @@ def reference(query, key, value, mask, scaling):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_one_token_matches_sdpa_with_grouped_heads_and_padding(mask_kind, length, dtype):
     torch.manual_seed(0)
-    query, key, value = (torch.randn(2, 6, 1, 16), torch.randn(2, 2, length, 16), torch.randn(2, 2, length, 12))
+    # explicit float32: transformers sets torch's process-wide default dtype while a model loads, and a load still
+    # running on another thread once made these bf16 (a full run failed so)
+    f32 = torch.float32
+    query, key, value = (torch.randn(2, 6, 1, 16, dtype=f32), torch.randn(2, 2, length, 16, dtype=f32),
+                         torch.randn(2, 2, length, 12, dtype=f32))
     keep = torch.ones(2, 1, 1, length, dtype=torch.bool)
     keep[1, ..., :4] = False  # the second row is left-padded
     mask = {"none": None, "bool": keep,
-            "float": torch.zeros(2, 1, 1, length).masked_fill(~keep, float("-inf"))}[mask_kind]
+            "float": torch.zeros(2, 1, 1, length, dtype=f32).masked_fill(~keep, float("-inf"))}[mask_kind]
     got, weights = decode_attention.attention(Heads(), query.to(dtype), key.to(dtype), value.to(dtype), mask,
                                               scaling=0.3)
     assert weights is None and got.shape == (2, 1, 6, 12) and got.dtype == dtype
