@@ -297,7 +297,6 @@ def pretrain_vision(model, processor, args) -> tuple[dict, torch.nn.ModuleDict]:
     learns to read image tokens far faster once those tokens already carry the attributes.
     """
     rng = random.Random(args.seed + PRETRAIN_SEED_STREAM)
-    torch.manual_seed(args.seed + PRETRAIN_SEED_STREAM)  # the heads start alike whatever the language model's size
     heads = attribute_heads(model, processor, dense=bool(args.vision_dense_weight))
     params = [*model.model.vision_model.parameters(), *model.model.aligner.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=args.vision_lr, weight_decay=0.01)
@@ -373,8 +372,9 @@ STAGE1_PARTS = ("model.vision_model.", "model.aligner.")  # what stage 1 trains
 
 def cached_stage1(model, processor, args) -> tuple[dict, torch.nn.ModuleDict, float]:
     """pretrain_vision, or its saved result from --stage1-cache when run with the same stage-1 arguments (to try
-    stage-2 settings faster, or another language model: only the tower and aligner are loaded; the saved run's CPU
-    seconds still count). Returns (report, heads, cached CPU s)."""
+    stage-2 settings faster, or another language model: only the tower and aligner are loaded, though the heads'
+    start then differs from a fresh run's; the saved run's CPU seconds still count). Returns (report, heads, cached
+    CPU s)."""
     key = {k: getattr(args, k) for k in STAGE1_ARGS}
     path = args.stage1_cache
     if path is not None and path.exists():
