@@ -58,8 +58,20 @@ def _canvas(rng: random.Random) -> tuple[int, int]:
     return (long_side, short_side) if rng.random() < 0.5 else (short_side, long_side)
 
 
-def _plain(rng: random.Random, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
+@dataclass(frozen=True)
+class Variety:
+    """How often a varied drawing's plain background is dark and its shapes outlined, and how thin an outline
+    may be (the defaults are the drawings the bundled recipe was first tuned on)."""
+
+    dark: float = 0.2  # share of plain backgrounds that are dark
+    outlined: float = 0.3  # share of drawings whose shapes are outlines
+    thin: bool = False  # outlines down to 1 px (else at least 2 px and 1/40 of the long side)
+
+
+def _plain(rng: random.Random, size: tuple[int, int], dark: float = 0.2) -> tuple[Image.Image, np.ndarray]:
     roll = rng.random()
+    if dark != 0.2:  # the light shares keep their ratios
+        roll = roll * 0.8 / (1.0 - dark) if roll < 1.0 - dark else 1.0
     if roll < 0.5:
         rgb = np.full(3, 255.0)
     elif roll < 0.7:
@@ -71,10 +83,11 @@ def _plain(rng: random.Random, size: tuple[int, int]) -> tuple[Image.Image, np.n
     return Image.new("RGB", size, tuple(int(v) for v in rgb)), rgb
 
 
-def _backdrop(kind: str, size: tuple[int, int], rng: random.Random) -> tuple[Image.Image, np.ndarray]:
+def _backdrop(kind: str, size: tuple[int, int], rng: random.Random,
+              dark: float = 0.2) -> tuple[Image.Image, np.ndarray]:
     """The background image and its mean colour (for the contrast check)."""
     if kind == "plain":
-        return _plain(rng, size)
+        return _plain(rng, size, dark)
     square = _background(kind, max(size), rng)  # the training gradients and coarse noise, cropped
     image = square.crop((0, 0, *size))
     return image, np.asarray(image, dtype=np.float64).reshape(-1, 3).mean(0)
@@ -199,26 +212,28 @@ class Layout:
         return [[near(row, col) for col in range(grid)] for row in range(grid)]
 
 
-def varied_sample(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int = 4) -> tuple[Image.Image, ShapeScene]:
+def varied_sample(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int = 4,
+                  variety: Variety = Variety()) -> tuple[Image.Image, ShapeScene]:
     """A varied drawing of `scene` and the scene it really shows (see varied_scene). A jitter below 1 pulls
     lone shapes toward the model's patch corners (a position curriculum: 0 = on a corner)."""
-    image, shown, _ = varied_layout(scene, seed, jitter, grid)
+    image, shown, _ = varied_layout(scene, seed, jitter, grid, variety)
     return image, shown
 
 
-def varied_layout(scene: ShapeScene, seed: int, jitter: float = 1.0,
-                  grid: int = 4) -> tuple[Image.Image, ShapeScene, Layout]:
+def varied_layout(scene: ShapeScene, seed: int, jitter: float = 1.0, grid: int = 4,
+                  variety: Variety = Variety()) -> tuple[Image.Image, ShapeScene, Layout]:
     """varied_sample, and where its shapes are."""
     rng = random.Random(seed)
     size = _canvas(rng)
     scene = varied_scene(scene, size)
-    image, backdrop = _backdrop(scene.background, size, rng)
+    image, backdrop = _backdrop(scene.background, size, rng, variety.dark)
     colour = _fill(scene.colour, backdrop, rng)
     radius, centres = _place(scene, size, rng)
     if jitter < 1.0 and len(centres) == 1:
         centres = _toward_patch_corners(centres, radius, size, jitter, grid)
-    outlined = rng.random() < 0.3
-    width = max(2, round(rng.uniform(0.12, 0.3) * radius), round(max(size) / 40))
+    outlined = rng.random() < variety.outlined
+    width = round(rng.uniform(0.12, 0.3) * radius)
+    width = max(1, width) if variety.thin else max(2, width, round(max(size) / 40))
     mask = Image.new("L", size, 0)  # shapes are drawn as a mask, then painted in, so outlines stay hollow
     draw = ImageDraw.Draw(mask)
     for cx, cy in centres:
@@ -230,5 +245,5 @@ def varied_layout(scene: ShapeScene, seed: int, jitter: float = 1.0,
     return _finish(image, rng), scene, Layout(size, radius, centres)
 
 
-__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "Layout", "colour_shade", "random_varied_scene", "varied_layout",
+__all__ = ["HSV_RANGES", "SHAPES", "SIZES", "Layout", "Variety", "colour_shade", "random_varied_scene", "varied_layout",
            "varied_sample", "varied_scene"]

@@ -47,7 +47,7 @@ from transformers import (  # noqa: E402
     SiglipVisionConfig,
 )
 
-from scripts.shape_variety import Layout, random_varied_scene, varied_layout  # noqa: E402
+from scripts.shape_variety import Layout, Variety, random_varied_scene, varied_layout  # noqa: E402
 from scripts.shapes import (  # noqa: E402
     ATTRIBUTE_VALUES,
     CAPTION_PROMPTS,
@@ -118,15 +118,18 @@ def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_
 
 
 VISION_TOWER = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4}
+LANGUAGE_MODEL = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4}
 
 
 def build_model(tokenizer: PreTrainedTokenizerFast, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
-                tower: dict[str, int] | None = None) -> DeepseekVLForConditionalGeneration:
-    """SigLIP vision tower (VISION_TOWER, updated by `tower`) + 4-layer Llama, about 1.45M parameters by default."""
+                tower: dict[str, int] | None = None,
+                language: dict[str, int] | None = None) -> DeepseekVLForConditionalGeneration:
+    """SigLIP vision tower (VISION_TOWER, updated by `tower`) + Llama (LANGUAGE_MODEL, updated by `language`),
+    about 1.45M parameters by default."""
     vision = SiglipVisionConfig(**{**VISION_TOWER, **(tower or {})}, image_size=image_size, patch_size=patch_size,
                                 vision_use_head=False)
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384,
-                       num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+    text = LlamaConfig(vocab_size=len(tokenizer), **{**LANGUAGE_MODEL, **(language or {})},
+                       num_attention_heads=4, num_key_value_heads=4,
                        max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                        tie_word_embeddings=True)
@@ -155,19 +158,20 @@ def encode_chat(processor: DeepseekVLProcessor, messages: list[dict]) -> tuple[l
 
 
 def training_sample(rng: random.Random, varied_share: float, jitter: float = 1.0, lone: float = 0.3,
-                    plain: float = 0.3) -> tuple[ShapeScene, Image.Image]:
+                    plain: float = 0.3, variety: Variety = Variety()) -> tuple[ShapeScene, Image.Image]:
     """A fresh scene and its image: the grid drawing of scripts/shapes.py or, with probability varied_share,
     a varied one (scripts/shape_variety.py; jitter < 1 pulls lone shapes toward patch corners; `lone` and
-    `plain` as in random_varied_scene). Even draw seeds: never held out."""
-    scene, image, _ = training_layout(rng, varied_share, jitter, lone, plain)
+    `plain` as in random_varied_scene; `variety` as in varied_layout). Even draw seeds: never held out."""
+    scene, image, _ = training_layout(rng, varied_share, jitter, lone, plain, variety)
     return scene, image
 
 
 def training_layout(rng: random.Random, varied_share: float, jitter: float = 1.0, lone: float = 0.3,
-                    plain: float = 0.3) -> tuple[ShapeScene, Image.Image, Layout | None]:
+                    plain: float = 0.3, variety: Variety = Variety()) -> tuple[ShapeScene, Image.Image, Layout | None]:
     """training_sample, and the layout of a varied drawing (None for a grid one)."""
     if rng.random() < varied_share:
-        image, scene, layout = varied_layout(random_varied_scene(rng, lone, plain), 2 * rng.getrandbits(31), jitter)
+        image, scene, layout = varied_layout(random_varied_scene(rng, lone, plain), 2 * rng.getrandbits(31), jitter,
+                                             variety=variety)
         return scene, image, layout
     scene = random_scene(rng)
     return scene, draw_scene(scene, rng.choice(DRAW_SIDES), 2 * rng.getrandbits(31)), None
@@ -200,7 +204,8 @@ class ImageStream:
     def _draw(self, n: int, jitter: float) -> tuple[list[ShapeScene], torch.Tensor, torch.Tensor]:
         a = self.args
         scenes, images, layouts = zip(*(training_layout(self.rng, a.vision_varied_share, jitter, a.vision_lone_share,
-                                                        a.vision_plain_share) for _ in range(n)), strict=True)
+                                                        a.vision_plain_share, variety(a)) for _ in range(n)),
+                                      strict=True)
         dense = torch.stack([dense_labels(lay, s.shape, self.grid) for s, lay in zip(scenes, layouts, strict=True)])
         return list(scenes), self.processor.image_processor(images, return_tensors="pt")["pixel_values"], dense
 
@@ -222,12 +227,18 @@ class ImageStream:
         return scenes, torch.stack(pixels), torch.stack(dense)
 
 
-def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int,
-                   varied_share: float) -> tuple[dict[str, torch.Tensor], list[ShapeScene]]:
+def variety(args: argparse.Namespace) -> Variety:
+    """The varied drawings' dark, outline and thin-outline settings from the command line (defaults without)."""
+    return Variety(getattr(args, "dark_share", 0.2), getattr(args, "outline_share", 0.3),
+                   getattr(args, "thin_outlines", False))
+
+
+def training_batch(processor: DeepseekVLProcessor, rng: random.Random, size: int, varied_share: float,
+                   style: Variety = Variety()) -> tuple[dict[str, torch.Tensor], list[ShapeScene]]:
     """A right-padded batch of freshly drawn images and chats, and the scenes they show."""
     images, ids, labels, scenes = [], [], [], []
     for _ in range(size):
-        scene, image = training_sample(rng, varied_share)
+        scene, image = training_sample(rng, varied_share, variety=style)
         images.append(image)
         scenes.append(scene)
         tokens, targets = encode_chat(processor, conversation(scene, rng))
@@ -260,10 +271,10 @@ def attribute_heads(model, processor, dense: bool = False) -> torch.nn.ModuleDic
 
 
 def attribute_loss(heads: torch.nn.ModuleDict, tokens: torch.Tensor, scenes: list[ShapeScene],
-                   dense: torch.Tensor | None = None, dense_weight: float = 0.0,
+                   dense: torch.Tensor | None = None, dense_weight: float = 0.0, shape_weight: float = 1.0,
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """Summed cross-entropy of every head on image tokens (batch, tokens, hidden), the dense head's weighted by
-    `dense_weight`; the mean heads' accuracy."""
+    `dense_weight` and the shape heads' by `shape_weight`; the mean heads' accuracy."""
     pooled = {"slots": tokens.flatten(1), "mean": tokens.mean(1)}
     losses, hits = [], {}
     if dense_weight and dense is not None and (dense != IGNORED).any():
@@ -273,7 +284,8 @@ def attribute_loss(heads: torch.nn.ModuleDict, tokens: torch.Tensor, scenes: lis
         target = torch.tensor([values.index(getattr(s, attribute)) for s in scenes])
         for pool, features in pooled.items():
             logits = heads[f"{pool}_{attribute}"](features)
-            losses.append(torch.nn.functional.cross_entropy(logits, target))
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            losses.append(shape_weight * loss if attribute == "shape" and shape_weight != 1.0 else loss)
         hits[attribute] = round((logits.argmax(-1) == target).float().mean().item(), 2)  # mean head
     return sum(losses), hits  # type: ignore[return-value]
 
@@ -295,7 +307,7 @@ def pretrain_vision(model, processor, args) -> tuple[dict, torch.nn.ModuleDict]:
         jitter = min(1.0, step / args.jitter_ramp) if args.jitter_ramp else 1.0  # position curriculum
         scenes, pixels, dense = stream.batch(args.vision_batch_size, jitter)
         loss, hits = attribute_loss(heads, model.model.get_image_features(pixels).pooler_output, scenes, dense,
-                                    args.vision_dense_weight)
+                                    args.vision_dense_weight, args.vision_shape_weight)
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -324,7 +336,7 @@ def train(model, processor, args, heads: torch.nn.ModuleDict) -> dict:
     start, history = time.time(), []
     for step in range(1, args.steps + 1):
         model.train()
-        batch, scenes = training_batch(processor, rng, args.batch_size, args.varied_share)
+        batch, scenes = training_batch(processor, rng, args.batch_size, args.varied_share, variety(args))
         loss = model(**batch).loss
         if args.aux_weight:
             tokens = model.model.get_image_features(batch["pixel_values"]).pooler_output
@@ -351,18 +363,25 @@ def train(model, processor, args, heads: torch.nn.ModuleDict) -> dict:
 
 STAGE1_ARGS = ("seed", "vision_steps", "vision_varied_share", "vision_lone_share", "vision_plain_share",
                "vision_batch_size", "vision_fresh", "vision_pool", "jitter_ramp", "vision_lr", "image_size",
-               "patch_size", "vision_width", "vision_mlp", "vision_layers", "vision_dense_weight")
+               "patch_size", "vision_width", "vision_mlp", "vision_layers", "vision_dense_weight",
+               "vision_shape_weight", "dark_share", "outline_share", "thin_outlines")
+
+
+STAGE1_PARTS = ("model.vision_model.", "model.aligner.")  # what stage 1 trains
 
 
 def cached_stage1(model, processor, args) -> tuple[dict, torch.nn.ModuleDict, float]:
     """pretrain_vision, or its saved result from --stage1-cache when run with the same stage-1 arguments (to try
-    stage-2 settings faster; the saved run's CPU seconds still count). Returns (report, heads, cached CPU s)."""
+    stage-2 settings faster, or another language model: only the tower and aligner are loaded, though the heads'
+    start then differs from a fresh run's; the saved run's CPU seconds still count). Returns (report, heads, cached
+    CPU s)."""
     key = {k: getattr(args, k) for k in STAGE1_ARGS}
     path = args.stage1_cache
     if path is not None and path.exists():
         saved = torch.load(path, weights_only=False)
         if saved["key"] == key:
-            model.load_state_dict(saved["model"])
+            trained = {k: v for k, v in saved["model"].items() if k.startswith(STAGE1_PARTS)}
+            model.load_state_dict(trained, strict=False)
             heads = attribute_heads(model, processor, dense=bool(args.vision_dense_weight))
             heads.load_state_dict(saved["heads"])
             print(f"stage 1 from {path} ({saved['cpu']:.0f} CPU-s)", flush=True)
@@ -409,6 +428,8 @@ def main() -> None:
     parser.add_argument("--vision-batch-size", type=int, default=32)
     parser.add_argument("--vision-dense-weight", type=float, default=1.0,
                         help="stage 1: weight of a per-token loss naming the shape that reaches into each patch")
+    parser.add_argument("--vision-shape-weight", type=float, default=1.0,
+                        help="stage 1: weight of the shape heads' loss (the others weigh 1)")
     parser.add_argument("--vision-fresh", type=int, default=8,
                         help="stage 1: new images per batch, the rest from a pool of recent ones (0: all new)")
     parser.add_argument("--vision-pool", type=int, default=4096, help="stage 1: images kept for --vision-fresh")
@@ -421,9 +442,14 @@ def main() -> None:
     parser.add_argument("--varied-share", type=float, default=0.5,
                         help="share of training images drawn by scripts/shape_variety.py")
     parser.add_argument("--vision-lr", type=float, default=2e-3)
+    parser.add_argument("--dark-share", type=float, default=0.2, help="share of varied plain backgrounds that are dark")
+    parser.add_argument("--outline-share", type=float, default=0.3, help="share of varied drawings with outlines")
+    parser.add_argument("--thin-outlines", action="store_true", help="varied outlines down to 1 px")
     parser.add_argument("--vision-width", type=int, default=VISION_TOWER["hidden_size"])
     parser.add_argument("--vision-mlp", type=int, default=VISION_TOWER["intermediate_size"])
     parser.add_argument("--vision-layers", type=int, default=VISION_TOWER["num_hidden_layers"])
+    parser.add_argument("--text-layers", type=int, default=LANGUAGE_MODEL["num_hidden_layers"])
+    parser.add_argument("--text-mlp", type=int, default=LANGUAGE_MODEL["intermediate_size"])
     parser.add_argument("--stage1-cache", type=Path, default=None,
                         help="save stage 1's result here, or reuse it if saved with the same stage-1 arguments")
     parser.add_argument("--aux-weight", type=float, default=0.0,
@@ -437,7 +463,8 @@ def main() -> None:
     tokenizer = build_tokenizer(args.seed)
     processor = build_processor(tokenizer, args.image_size, args.patch_size)
     model = build_model(tokenizer, args.image_size, args.patch_size, {"hidden_size": args.vision_width,
-                        "intermediate_size": args.vision_mlp, "num_hidden_layers": args.vision_layers})
+                        "intermediate_size": args.vision_mlp, "num_hidden_layers": args.vision_layers},
+                        {"intermediate_size": args.text_mlp, "num_hidden_layers": args.text_layers})
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f}M parameters, vocab {len(tokenizer)}, image token id {model.config.image_token_id}")
 

@@ -2,7 +2,8 @@
 
     nice -n 10 python scripts/vision_probe.py [--steps N] [--varied-share S] [--patch-size P] [--image-size I]
         [--ramp-steps R] [--fresh F --pool P] [--dense-weight W] [--lone-share L] [--plain-share B]
-        [--vision-width D] [--vision-mlp M] [--vision-layers K]
+        [--vision-width D] [--vision-mlp M] [--vision-layers K] [--dark-share D] [--outline-share O]
+        [--thin-outlines]
 
 Trains the vision tower + aligner through throwaway linear heads (as train_vision_model.pretrain_vision
 does) and prints, every --eval-every steps, the mean-pooled head's shape accuracy on the last training
@@ -57,8 +58,9 @@ def main() -> None:
                                 ("--plain-share", float, 0.3), ("--ramp-steps", int, 0), ("--vision-mlp", int, 256),
                                 ("--vision-layers", int, 3), ("--vision-width", int, 128), ("--fresh", int, 0),
                                 ("--pool", int, 4096), ("--dense-weight", float, 0.0), ("--eval-every", int, 250),
-                                ("--seed", int, 0)):
+                                ("--seed", int, 0), ("--dark-share", float, 0.2), ("--outline-share", float, 0.3)):
         parser.add_argument(name, type=kind, default=default)
+    parser.add_argument("--thin-outlines", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -76,7 +78,8 @@ def main() -> None:
         optimizer, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / args.steps))
     stream = ImageStream(processor, random.Random(args.seed + 3), argparse.Namespace(
         vision_varied_share=args.varied_share, vision_lone_share=args.lone_share,
-        vision_plain_share=args.plain_share, vision_fresh=args.fresh, vision_pool=args.pool))
+        vision_plain_share=args.plain_share, vision_fresh=args.fresh, vision_pool=args.pool,
+        dark_share=args.dark_share, outline_share=args.outline_share, thin_outlines=args.thin_outlines))
     hits, cpu = [], time.process_time()
     for step in range(1, args.steps + 1):
         jitter = min(1.0, step / args.ramp_steps) if args.ramp_steps else 1.0  # position curriculum

@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import random
 
+import numpy as np
 import pytest
 import torch
 
-from scripts.shape_variety import Layout, _toward_patch_corners
+from scripts.shape_variety import Layout, Variety, _toward_patch_corners, varied_layout
+from scripts.shapes import ShapeScene
 from scripts.train_vision_model import ImageStream, build_processor, build_tokenizer
 
 
@@ -57,3 +59,15 @@ def test_mirrored_pool_images_swap_left_and_right_and_flip_their_dense_labels():
                 assert scene.position == {"left": "right", "right": "left"}.get(original.position, original.position)
                 assert torch.equal(dense.view(4, 4), original_dense.view(4, 4).flip(-1))
     assert flipped > 0
+
+
+def test_variety_can_make_every_plain_background_dark_and_every_shape_a_hollow_outline():
+    scene = ShapeScene("square", "yellow", "large", 1, "center", "plain")
+    for seed in range(20):
+        image, _, layout = varied_layout(scene, seed, variety=Variety(dark=1.0, outlined=1.0, thin=True))
+        pixels = np.asarray(image, dtype=float)
+        (cx, cy), r = layout.centres[0], layout.radius
+        inside = pixels[round(cy - r / 3):round(cy + r / 3), round(cx - r / 3):round(cx + r / 3)].mean((0, 1))
+        corner = pixels[:3, :3].mean((0, 1))
+        assert corner.max() < 100, f"seed {seed}: background {corner}"
+        assert np.abs(inside - corner).max() < 40, f"seed {seed}: the square is filled ({inside} inside)"
