@@ -25,6 +25,7 @@ from core.finetune.freezing import FreezeReport, freeze_lower
 from core.finetune.metrics import accuracy, macro_f1
 from core.finetune.saving import read_manifest, save_atomically
 from core.finetune.training import Progress, TrainSettings, training_arguments, training_callbacks
+from core.models.construction import BUILDING
 
 LABEL_MAP = "label_map.json"
 
@@ -71,10 +72,11 @@ def load_for_classification(source: str, label_names: tuple[str, ...]) -> tuple[
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-        label2id={name: i for i, name in enumerate(label_names)}, pad_token_id=tokenizer.pad_token_id,
-        dtype=torch.float32)  # fp32 master weights; autocast does bf16/fp16 where the GPU has it
+    with BUILDING:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)}, pad_token_id=tokenizer.pad_token_id,
+            dtype=torch.float32)  # fp32 master weights; autocast does bf16/fp16 where the GPU has it
     return model, tokenizer
 
 

@@ -17,6 +17,7 @@ from core.errors import BadSettingError
 from core.finetune.data import Chat
 from core.finetune.saving import save_atomically
 from core.finetune.training import Progress, TrainSettings, training_arguments, training_callbacks
+from core.models.construction import BUILDING
 
 IGNORE = -100  # label id the loss skips (prompt tokens, padding)
 
@@ -102,7 +103,8 @@ def train_lora(chats: list[Chat], source: str, out_dir: str | Path, settings: Tr
     shuffled = random.Random(settings.seed).sample(chats, len(chats))
     held_n = max(1, round(len(chats) * eval_fraction)) if len(chats) >= 4 else 0
     train, held = shuffled[held_n:], shuffled[:held_n] or shuffled[:1]
-    base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    with BUILDING:
+        base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=shape.rank, lora_alpha=shape.alpha,
                                             lora_dropout=shape.dropout, target_modules=shape.target_modules))
     out = Path(out_dir)

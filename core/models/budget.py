@@ -9,6 +9,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
 from core.models.catalog import CatalogEntry
+from core.models.construction import BUILDING
 from core.models.memory import format_bytes
 
 MARGIN = 0.10  # on top of the weights: layers kept in full precision, load-time copies, small buffers
@@ -34,7 +35,7 @@ def count_parameters(entry: CatalogEntry) -> int | None:
     except (OSError, ValueError):  # offline Hub id without a local copy: the load itself will explain
         return None
     model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
-    with torch.device("meta"):
+    with BUILDING, torch.device("meta"):
         model = model_cls.from_config(config, trust_remote_code=entry.trust_remote_code)
     tied = {id(t) for t in model.parameters()}
     buffers = sum(b.numel() for b in model.buffers() if id(b) not in tied)

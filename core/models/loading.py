@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, Auto
 from core.errors import ModelUnavailableError, OutOfMemoryError
 from core.models import decode_attention
 from core.models.catalog import CatalogEntry
+from core.models.construction import BUILDING
 from core.models.hardware import Hardware, Precision, torch_dtype
 from core.models.memory import model_bytes
 
@@ -66,7 +67,8 @@ def load_with(entry: CatalogEntry, precision: Precision, hardware: Hardware,
     try:
         tokenizer, processor = load_text_side(entry)
         model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
-        model = model_cls.from_pretrained(entry.source, **kwargs)
+        with BUILDING:  # transformers sets the process-wide default dtype while it builds
+            model = model_cls.from_pretrained(entry.source, **kwargs)
         _complete_tied_weights(model, entry)
         if entry.adapter_path:
             model = _with_adapter(model, entry.adapter_path, kwargs)

@@ -17,6 +17,7 @@ from safetensors import safe_open
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
+from core.models.construction import BUILDING
 from core.models.native_memory import trim
 from core.quant.int8_linear import packed_elsewhere
 from core.quant.kernels import SKIP, quantize_head, quantize_linear
@@ -39,7 +40,7 @@ def empty_model(folder: Path, dtype: torch.dtype) -> nn.Module:
     from accelerate import init_empty_weights
 
     config = AutoConfig.from_pretrained(folder)
-    with init_empty_weights(include_buffers=False):
+    with BUILDING, init_empty_weights(include_buffers=False):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     return model
 
