@@ -87,16 +87,17 @@ class MeteredStreamer(TextIteratorStreamer):
         if not is_prompt:
             self.new_tokens += int(value.numel())
             self.first_token_at = self.first_token_at or time.perf_counter()
-            if self.new_tokens == value.numel() and not self.print_len:
+            if self.new_tokens == value.numel():
                 self._show_first_token()
 
     def _show_first_token(self) -> None:
-        """Hand the first token's text over at once, though its word may go on: transformers would hold it until the
-        next word begins, a whole decode step later (a partial UTF-8 character still waits)."""
+        """Hand the rest of the first token's text over at once, though its word may go on: transformers hands over
+        only up to its last space (a leading one, for " The") and would hold the rest until the next word begins, a
+        whole decode step later. A partial UTF-8 character still waits; after a newline the cache is already empty."""
         text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-        if text and not text.endswith("\ufffd") and not text.endswith("\n"):
-            self.print_len = len(text)
-            self.on_finalized_text(text)
+        if len(text) > self.print_len and not text.endswith("\ufffd"):
+            rest, self.print_len = text[self.print_len:], len(text)
+            self.on_finalized_text(rest)
 
 
 class TextStream:

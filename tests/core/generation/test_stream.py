@@ -1,6 +1,7 @@
 import threading
 import time
 
+import pytest
 import torch
 
 from core.generation.prompting import ChatRequest
@@ -88,19 +89,23 @@ def test_context_cap_from_config_bounds_the_window(deepseek):
     assert stream.plan.window == 512 and stream.plan.prompt_tokens <= 512 - 40 and stream.plan.trimmed
 
 
-def test_the_first_tokens_text_is_handed_over_before_its_word_ends(deepseek):
+@pytest.mark.parametrize("answer", ["Thequickanswer, then more words here", " Thequickanswer, then more words"])
+def test_the_first_tokens_text_is_handed_over_before_its_word_ends(deepseek, answer):
     from core.generation.stream import MeteredStreamer
 
     tokenizer = deepseek.tokenizer
-    words = tokenizer("Thequickanswer, then more words here", add_special_tokens=False).input_ids
-    assert " " not in tokenizer.decode(words[:2])  # the first token is part of a longer word
+    words = tokenizer(answer, add_special_tokens=False).input_ids
+    assert " " not in tokenizer.decode(words[:2]).strip()  # the first token is part of a longer word
+    assert tokenizer.decode(words[:1]).strip()  # ... with more in it than a space
     streamer = MeteredStreamer(tokenizer, timeout=1.0, handoff_s=0.0)
     streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt: skipped
     streamer.put(torch.tensor([words[0]]))
-    first = streamer.text_queue.get(timeout=1)  # transformers alone would wait for the next word to begin
-    assert first == tokenizer.decode(words[:1]) != ""
+    early = []  # transformers alone would hand over at most the leading space before the next word begins
+    while not streamer.text_queue.empty():
+        early.append(streamer.text_queue.get(timeout=1))
+    assert "".join(early) == tokenizer.decode(words[:1])
     for token in words[1:]:
         streamer.put(torch.tensor([token]))
     streamer.end()
-    chunks = [first, *iter(streamer.text_queue.get, streamer.stop_signal)]
+    chunks = [*early, *iter(streamer.text_queue.get, streamer.stop_signal)]
     assert "".join(chunks) == tokenizer.decode(words)  # nothing repeated or lost after the early hand-over
