@@ -16,13 +16,19 @@ class Int4PackedLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight
-        shape = x.shape
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, shape[-1]).contiguous(), weight.qdata,
-                                                       weight.block_size[1], weight.scale_and_zero)
-        y = y[:, :self.out_features].reshape(*shape[:-1], self.out_features)
-        if self.bias is not None:
-            y += self.bias
-        return y.to(x.dtype)
+        return int4_matmul(x, weight.qdata, weight.block_size[1], weight.scale_and_zero, self.out_features, self.bias)
+
+
+def int4_matmul(x: torch.Tensor, qdata: torch.Tensor, group: int, scale_and_zero: torch.Tensor, out_features: int,
+                bias: torch.Tensor | None) -> torch.Tensor:
+    """x (..., in) times packed int4 rows (the first out_features of them) plus bias, in x's dtype."""
+    shape = x.shape
+    y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, shape[-1]).contiguous(), qdata, group,
+                                                   scale_and_zero)
+    y = y[:, :out_features].reshape(*shape[:-1], out_features)
+    if bias is not None:
+        y += bias
+    return y.to(x.dtype)
 
 
 def call_int4_directly(model: nn.Module) -> int:

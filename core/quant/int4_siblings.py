@@ -16,7 +16,7 @@ import threading
 import torch
 from torch import nn
 
-from core.quant.int4_linear import Int4PackedLinear
+from core.quant.int4_linear import Int4PackedLinear, int4_matmul
 
 PACK_BLOCK_ROWS = 64  # the CPU packing interleaves rows in blocks of this many (ATen's BLOCK_N)
 ATTENTION_SIBLINGS = ("q_proj", "k_proj", "v_proj")
@@ -45,12 +45,7 @@ class SiblingProduct:
             if not last.left:  # every sibling has its columns: drop the references (a long prefill's are large)
                 last.x = last.y = None
             return y
-        shape = x.shape
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, shape[-1]).contiguous(), self.qdata,
-                                                       self.group, self.scale_and_zero)
-        if self.bias is not None:
-            y += self.bias
-        y = y.reshape(*shape[:-1], y.shape[-1]).to(x.dtype)
+        y = int4_matmul(x, self.qdata, self.group, self.scale_and_zero, self.qdata.shape[0], self.bias)
         last.x, last.y, last.left = x, y, self.count - 1
         return y
 
