@@ -7,7 +7,8 @@ compute-bound there (18 ms on one thread), FBGEMM nearly bandwidth-bound (7.7 ms
 FBGEMM quantizes a call's activations with one scale and zero point for the whole call. Each row is divided by its
 own largest magnitude and a sentinel row holding +1 and -1 is added, so every call spans exactly [-1, 1]: a token's
 quantization never depends on the others in its batch (batched and alone give the same logits).
-The weight is packed in pieces (one per `piece_rows` rows) so that packing never holds a second copy of all of it.
+The weight is packed in pieces (Int8DynamicLinear.from_linear, PIECE_BYTES each) so that packing never holds a
+second copy of all of it.
 """
 
 from __future__ import annotations
