@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
 from core.models.catalog import CatalogEntry
-from core.models.construction import BUILDING
+from core.models.construction import build_on_meta
 from core.models.memory import format_bytes
 
 MARGIN = 0.10  # on top of the weights: layers kept in full precision, load-time copies, small buffers
@@ -35,8 +34,7 @@ def count_parameters(entry: CatalogEntry) -> int | None:
     except (OSError, ValueError):  # offline Hub id without a local copy: the load itself will explain
         return None
     model_cls = AutoModelForImageTextToText if entry.kind == "vision" else AutoModelForCausalLM
-    with BUILDING, torch.device("meta"):
-        model = model_cls.from_config(config, trust_remote_code=entry.trust_remote_code)
+    model = build_on_meta(model_cls, config, entry.trust_remote_code)
     tied = {id(t) for t in model.parameters()}
     buffers = sum(b.numel() for b in model.buffers() if id(b) not in tied)
     return sum(p.numel() for p in model.parameters()) + buffers

@@ -10,5 +10,15 @@ construction in core holds BUILDING (re-entrant, so a build may nest another).
 from __future__ import annotations
 
 import threading
+from typing import Any
+
+import torch
+from torch import nn
 
 BUILDING = threading.RLock()
+
+
+def build_on_meta(model_cls: Any, config: Any, trust_remote_code: bool) -> nn.Module:
+    """model_cls.from_config(config) with every tensor on the meta device: layer shapes without a weight."""
+    with BUILDING, torch.device("meta"):
+        return model_cls.from_config(config, trust_remote_code=trust_remote_code)

@@ -15,7 +15,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from core.errors import ModelUnavailableError, OutOfMemoryError
 from core.models.catalog import CatalogEntry
-from core.models.construction import BUILDING
+from core.models.construction import build_on_meta
 from core.models.hardware import Hardware, Precision, torch_dtype
 from core.models.loading import LoadedModel, ModelKey, load_text_side, load_with
 from core.models.memory import model_bytes
@@ -137,8 +137,7 @@ def _checkpoint_folder(entry: CatalogEntry) -> Path | None:
 def _meta_model(entry: CatalogEntry) -> nn.Module:
     """entry's architecture on the meta device: layer shapes without reading a weight."""
     config = AutoConfig.from_pretrained(entry.source, trust_remote_code=entry.trust_remote_code)
-    with BUILDING, torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config, trust_remote_code=entry.trust_remote_code)
+    return build_on_meta(AutoModelForCausalLM, config, entry.trust_remote_code)
 
 
 def load_gptq(entry: CatalogEntry, precision: Precision, hardware: Hardware, kernel: Kernel) -> LoadedModel:
